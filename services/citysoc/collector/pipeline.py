@@ -1,0 +1,132 @@
+"""The collector pipeline, composed in one visible function: decode → parse → attribute.
+
+Every step is pure (no ``await``, no I/O). ``process`` turns any frame into exactly one
+:class:`Event` or one :class:`DeadLetter` and never raises: whatever a parser did not foresee
+becomes a dead letter with the exception text, so arbitrary bytes cannot stop a collector.
+The produce step (a sink) is the caller's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from citysoc.collector.attribution import SourceRegistry
+from citysoc.collector.frames import Frame
+from citysoc.core.deadletter import DeadLetter, Reason
+from citysoc.core.event import Event, Format, Logsource, natural_event_id, transport_event_id
+from citysoc.parsing.errors import ParseError
+from citysoc.parsing.jsonevents import normalize_json
+from citysoc.parsing.programs import program_fields, program_logsource
+from citysoc.parsing.syslog import parse_syslog
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What the parse step knows, before attribution."""
+
+    fields: dict[str, Any]
+    format: Format
+    logsource: Logsource
+    host: str
+    event_time: datetime | None
+    natural_key: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineContext:
+    collector: str
+    registry: SourceRegistry
+    default_tz: tzinfo
+
+    @classmethod
+    def create(cls, collector: str, registry: SourceRegistry, default_tz: str) -> PipelineContext:
+        return cls(collector, registry, ZoneInfo(default_tz))
+
+
+def decode(frame: Frame) -> bytes:
+    """Checks the frame is usable; raises ``ParseError`` for oversize or empty input."""
+    if frame.truncated:
+        raise ParseError("oversize", f"message exceeds the size limit (first {len(frame.data)} bytes kept)")
+    data = frame.data.rstrip(b"\r\n\x00")
+    if not data.strip():
+        raise ParseError("empty", "empty message")
+    return data
+
+
+def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Parsed:
+    if frame.kind == "json":
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            raise ParseError("bad_json", str(e)) from e
+        n = normalize_json(obj)
+        key = (n.channel, n.record_id) if n.channel and n.record_id else None
+        return Parsed(n.fields, n.format, n.logsource, n.host, n.event_time, key)
+    if data[:1] == b"{":
+        # JSON lines over syslog transports (agents that ship JSON over TCP).
+        json_frame = Frame(
+            data, "json", frame.transport, frame.peer_ip, frame.connection, frame.sequence, frame.received_at
+        )
+        return parse(data, json_frame, ctx)
+    msg = parse_syslog(data, received_at=frame.received_at, default_tz=ctx.default_tz)
+    fields = msg.fields()
+    fields.update(program_fields(msg.app_name, msg.message))
+    logsource = program_logsource(msg.app_name) or Logsource()
+    return Parsed(fields, msg.variant, logsource, msg.hostname, msg.timestamp, None)
+
+
+def attribute(p: Parsed, frame: Frame, ctx: PipelineContext) -> Event:
+    who = ctx.registry.attribute(source_ip=frame.peer_ip, host=p.host, token_agency=frame.token_agency)
+    host = p.host or frame.peer_ip
+    if p.natural_key is not None:
+        event_id = natural_event_id(who.agency, host, p.natural_key[0], p.natural_key[1])
+    else:
+        event_id = transport_event_id(ctx.collector, frame.connection, frame.sequence, frame.received_at)
+    return Event(
+        event_id=event_id,
+        received_at=frame.received_at,
+        event_time=p.event_time or frame.received_at,
+        agency=who.agency,
+        system=who.system,
+        source_host=host,
+        source_ip=frame.peer_ip,
+        transport=frame.transport,
+        format=p.format,
+        raw=frame.data,
+        fields=p.fields,
+        logsource=p.logsource,
+        collector=ctx.collector,
+        attributed=who.attributed,
+    )
+
+
+def dead_letter(frame: Frame, ctx: PipelineContext, reason: Reason, detail: str) -> DeadLetter:
+    return DeadLetter.make(
+        collector=ctx.collector,
+        connection=frame.connection,
+        sequence=frame.sequence,
+        received_at=frame.received_at,
+        agency=frame.token_agency or "",
+        source_ip=frame.peer_ip,
+        transport=frame.transport,
+        reason=reason,
+        detail=detail,
+        raw=frame.data,
+    )
+
+
+def process(frame: Frame, ctx: PipelineContext) -> Event | DeadLetter:
+    """decode → parse → attribute; any failure becomes a dead letter."""
+    try:
+        data = decode(frame)
+        parsed = parse(data, frame, ctx)
+        return attribute(parsed, frame, ctx)
+    except ParseError as e:
+        return dead_letter(frame, ctx, e.reason, e.detail)
+    except Exception as e:  # a parser bug must not stop the collector; keep the input for analysis
+        return dead_letter(frame, ctx, "unsupported_format", f"{type(e).__name__}: {e}")

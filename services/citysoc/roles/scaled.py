@@ -1,0 +1,151 @@
+"""The scaled mode's process roles: ``citysoc collector``, ``citysoc worker``, ``citysoc api``.
+
+They talk over Kafka and reach ClickHouse over HTTP (a ClickHouse server in production; ``citysoc
+store serve`` in development and tests). The worker commits offsets only after the store has
+acknowledged the batch's rows (see ``citysoc.worker.pipeline``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from citysoc.api.app import create_api
+from citysoc.bus.kafka import KafkaBus, ensure_topics
+from citysoc.collector.http import HttpIngest, ingest_router
+from citysoc.collector.sinks import BusSink
+from citysoc.core.config import Settings
+from citysoc.roles import common
+from citysoc.web.app import create_app
+from citysoc.worker.pipeline import WorkerConfig, run_worker
+
+log = logging.getLogger("citysoc")
+
+
+def _topics(settings: Settings) -> list[str]:
+    b = settings.bus
+    return [b.topic("events.raw"), b.topic("events.dead"), b.topic("alerts")]
+
+
+async def run_collector(settings: Settings) -> None:
+    bus = KafkaBus(settings.bus)
+    await ensure_topics(settings.bus, _topics(settings), settings.bus.partitions)
+    producer = bus.producer()
+    await producer.start()
+    sink = BusSink(producer, settings.bus)
+    batcher = common.make_batcher(settings, sink)
+    c = settings.collector
+    ingest = HttpIngest(
+        common.pipeline_context(settings),
+        sink,
+        max_request_bytes=c.max_request_bytes,
+        max_message_bytes=c.max_message_bytes,
+    )
+
+    async def health() -> dict[str, Any]:
+        return {"bus": True}
+
+    app = create_app("citysoc collector", settings, health)
+    app.include_router(ingest_router(ingest))
+    stop = asyncio.Event()
+    common.stop_on_signals(stop)
+    listeners = await common.start_listeners(settings, batcher)
+    server = common.http_server(app, c.host, c.http_port)
+    tasks = [
+        asyncio.create_task(batcher.run(), name="batcher"),
+        asyncio.create_task(server.serve(), name="http"),
+    ]
+    log.info(
+        "collector %s: HTTP ingest on %s:%d, Kafka %s",
+        c.instance,
+        c.host,
+        c.http_port,
+        settings.bus.bootstrap_servers,
+    )
+
+    async def shutdown() -> None:
+        for h in listeners:
+            h.close()
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(batcher.drained(), 10)
+        except TimeoutError:
+            log.warning("shutdown: collector queue not drained in time")
+        await producer.stop()
+
+    await common.supervise(stop, tasks, shutdown)
+
+
+async def run_worker_role(settings: Settings) -> None:
+    store = await common.open_store(settings)
+    engine = common.load_engine(settings)
+    bus = KafkaBus(settings.bus)
+    await ensure_topics(settings.bus, _topics(settings), settings.bus.partitions)
+    b = settings.bus
+    consumer = bus.consumer(settings.worker.group, [b.topic("events.raw"), b.topic("events.dead")])
+    producer = bus.producer()
+    await consumer.start()
+    await producer.start()
+
+    async def health() -> dict[str, Any]:
+        return {"store": await asyncio.to_thread(store.ping)}
+
+    w = settings.worker
+    app = create_app("citysoc worker", settings, health)
+    server = common.http_server(app, w.metrics_host, w.metrics_port)
+    cfg = WorkerConfig(
+        raw_topic=b.topic("events.raw"),
+        dead_topic=b.topic("events.dead"),
+        alerts_topic=b.topic("alerts"),
+        store_events=True,
+        batch_max=w.batch_max,
+        poll_timeout_s=w.poll_timeout_ms / 1000,
+        max_backoff_s=w.retry_max_backoff_s,
+    )
+    stop = asyncio.Event()
+    worker_stop = asyncio.Event()
+    common.stop_on_signals(stop)
+    tasks = [
+        asyncio.create_task(
+            run_worker(
+                consumer, cfg=cfg, store=store, matcher=lambda: engine, producer=producer, stop=worker_stop
+            ),
+            name="worker",
+        ),
+        asyncio.create_task(server.serve(), name="http"),
+    ]
+    log.info(
+        "worker: group %s, metrics on %s:%d, store %s",
+        w.group,
+        w.metrics_host,
+        w.metrics_port,
+        settings.store.dsn,
+    )
+
+    async def shutdown() -> None:
+        worker_stop.set()
+        server.should_exit = True
+        await asyncio.sleep(0.5)  # let an in-flight batch reach its commit
+        await consumer.stop()
+        await producer.stop()
+        store.close()
+
+    await common.supervise(stop, tasks, shutdown)
+
+
+async def run_api(settings: Settings) -> None:
+    store = await common.open_store(settings)
+    app = create_api(settings, store, mode="api")
+    server = common.http_server(app, settings.api.host, settings.api.port)
+    stop = asyncio.Event()
+    common.stop_on_signals(stop)
+    tasks = [asyncio.create_task(server.serve(), name="http")]
+    log.info("api on %s:%d, store %s", settings.api.host, settings.api.port, settings.store.dsn)
+
+    async def shutdown() -> None:
+        server.should_exit = True
+        await asyncio.sleep(0.2)
+        store.close()
+
+    await common.supervise(stop, tasks, shutdown)

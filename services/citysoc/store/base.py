@@ -1,0 +1,94 @@
+"""The store contract. ClickHouse (``citysoc.store.clickhouse``: chDB in-process, or a ClickHouse
+server over HTTP) and the in-memory twin (``citysoc.store.memory``) both satisfy it;
+``tests/store/test_contract.py`` runs one suite against each.
+
+Semantics:
+
+* Inserts are idempotent by id: inserting the same event/alert/dead letter twice leaves one logical row
+  (ClickHouse: ReplacingMergeTree, read with ``FINAL``). Every read method returns deduplicated rows.
+* An insert method returns only after the rows are durably stored; it raises ``StoreUnavailable``
+  when the store cannot be reached (callers retry; nothing is acknowledged upstream before that).
+* Methods are synchronous (no ``await``); async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from citysoc.core.alert import Alert
+from citysoc.core.deadletter import DeadLetter
+from citysoc.core.event import Event
+
+
+class StoreError(Exception):
+    """A store operation failed for a reason retrying will not fix (bad query, schema mismatch)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now; retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    agency: str | None = None
+    rule_id: str | None = None
+    level: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    before: tuple[datetime, str] | None = None
+    """Cursor: only alerts strictly older than (detected_at, alert_id), newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    events: int
+    distinct_events: int
+    alerts: int
+    distinct_alerts: int
+    dead_letters: int
+
+
+class Store(Protocol):
+    def migrate(self) -> None:
+        """Create or upgrade the schema; idempotent."""
+        ...
+
+    def insert_events(self, events: Sequence[Event]) -> None: ...
+
+    def insert_alerts(self, alerts: Sequence[Alert]) -> None: ...
+
+    def insert_dead_letters(self, dead: Sequence[DeadLetter]) -> None: ...
+
+    def get_event(self, event_id: str) -> Event | None: ...
+
+    def events_received_since(self, since: datetime, limit: int, after: str | None = None) -> list[Event]:
+        """Events with ``received_at >= since``, oldest first (ties by event id as text).
+
+        ``after`` makes ``(since, after)`` a keyset cursor: only events strictly after it, so paging
+        through many events that share one ``received_at`` (an HTTP batch) terminates.
+        """
+        ...
+
+    def query_alerts(self, q: AlertQuery) -> list[Alert]:
+        """Alerts matching ``q``, newest ``detected_at`` first, then by alert id descending."""
+        ...
+
+    def get_alert(self, alert_id: str) -> Alert | None: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def get_watermark(self, name: str) -> datetime | None: ...
+
+    def set_watermark(self, name: str, value: datetime) -> None: ...
+
+    def counts(self) -> Counts:
+        """Row counts: raw (``count()``, duplicates possible) and deduplicated (``FINAL``/distinct)."""
+        ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...

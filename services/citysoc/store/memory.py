@@ -1,0 +1,179 @@
+"""The in-memory twin of ``ClickHouseStore``: same contract, same results, nothing persisted.
+
+For tests and the single-process demo. ``tests/store/test_contract.py`` runs one suite against both.
+Semantics matched on purpose (see also ``citysoc.store.clickhouse``):
+
+* Values are normalised through the same row conversion as ClickHouse (``citysoc.store.rows``): event
+  ids must be UUIDs and come back canonical, times come back as aware UTC, fields/extra round-trip
+  through JSON, empty logsource hints come back as ``None``.
+* Dedup by id; the last inserted copy wins (ReplacingMergeTree keeps the last inserted row).
+* Methods other than ``ping``/``close`` raise ``StoreError`` before ``migrate()`` (the tables do not
+  exist yet) and after ``close()``.
+* ``counts()``: raw counts model ClickHouse before any background merge: one row per distinct id per
+  insert call (ClickHouse already collapses duplicates inside one insert block), so a batch inserted
+  twice counts twice. ClickHouse's raw count can later fall as parts merge; the distinct counts are
+  exact in both. ``dead_letters`` is a distinct count.
+* Watermarks: the newest write wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from citysoc.core.alert import Alert
+from citysoc.core.deadletter import DeadLetter
+from citysoc.core.event import Event, utc
+from citysoc.store import rows
+from citysoc.store.base import AlertQuery, Counts, StoreError
+
+
+class MemoryStore:
+    """``citysoc.store.base.Store`` in process memory. Thread-safe (one lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._closed = False
+        self._events: dict[str, Event] = {}
+        self._alerts: dict[str, Alert] = {}
+        self._dead: dict[str, DeadLetter] = {}
+        self._watermarks: dict[str, datetime] = {}
+        self._event_rows = 0
+        self._alert_rows = 0
+
+    def _check(self) -> None:
+        # Called with the lock held.
+        if self._closed:
+            raise StoreError("the store is closed")
+        if not self._migrated:
+            raise StoreError("the store has no schema yet: call migrate() first")
+
+    def migrate(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            self._migrated = True
+
+    def insert_events(self, events: Sequence[Event]) -> None:
+        try:
+            normalised = [rows.row_to_event(rows.event_to_row(e)) for e in events]
+        except (ValueError, TypeError) as ex:
+            raise StoreError(f"insert_events failed: {ex}") from ex
+        with self._lock:
+            self._check()
+            self._event_rows += _distinct(e.event_id for e in normalised)
+            for e in normalised:
+                self._events[e.event_id] = e
+
+    def insert_alerts(self, alerts: Sequence[Alert]) -> None:
+        try:
+            normalised = [rows.row_to_alert(rows.alert_to_row(a)) for a in alerts]
+        except (ValueError, TypeError) as ex:
+            raise StoreError(f"insert_alerts failed: {ex}") from ex
+        with self._lock:
+            self._check()
+            self._alert_rows += _distinct(a.alert_id for a in normalised)
+            for a in normalised:
+                self._alerts[a.alert_id] = a
+
+    def insert_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        try:
+            normalised = [rows.row_to_dead(rows.dead_to_row(d)) for d in dead]
+        except (ValueError, TypeError) as ex:
+            raise StoreError(f"insert_dead_letters failed: {ex}") from ex
+        with self._lock:
+            self._check()
+            for d in normalised:
+                self._dead[d.dead_id] = d
+
+    def get_event(self, event_id: str) -> Event | None:
+        try:
+            eid = rows.canonical_event_id(event_id)
+        except ValueError:
+            return None
+        with self._lock:
+            self._check()
+            return self._events.get(eid)
+
+    def events_received_since(self, since: datetime, limit: int, after: str | None = None) -> list[Event]:
+        """Events with ``received_at >= since``, oldest first, ties by event id; ``after``: keyset cursor
+        (only events strictly after ``(since, after)``), as in ``ClickHouseStore``."""
+        since = utc(since)
+        with self._lock:
+            self._check()
+            found = [
+                e
+                for e in self._events.values()
+                if e.received_at >= since and (after is None or (e.received_at, e.event_id) > (since, after))
+            ]
+        found.sort(key=lambda e: (e.received_at, e.event_id))
+        return found[: max(0, limit)]
+
+    def query_alerts(self, q: AlertQuery) -> list[Alert]:
+        """Alerts matching ``q``: ``since <= detected_at < until``, cursor ``before`` exclusive."""
+        since = utc(q.since) if q.since is not None else None
+        until = utc(q.until) if q.until is not None else None
+        before = (utc(q.before[0]), q.before[1]) if q.before is not None else None
+        with self._lock:
+            self._check()
+            candidates = list(self._alerts.values())
+        found = [
+            a
+            for a in candidates
+            if (q.agency is None or a.agency == q.agency)
+            and (q.rule_id is None or a.rule_id == q.rule_id)
+            and (q.level is None or a.level == q.level)
+            and (since is None or a.detected_at >= since)
+            and (until is None or a.detected_at < until)
+            and (before is None or (a.detected_at, a.alert_id) < before)
+        ]
+        found.sort(key=lambda a: (a.detected_at, a.alert_id), reverse=True)
+        return found[: max(0, q.limit)]
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            self._check()
+            return self._alerts.get(alert_id)
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest ``received_at`` first, then dead id descending."""
+        with self._lock:
+            self._check()
+            found = list(self._dead.values())
+        found.sort(key=lambda d: (d.received_at, d.dead_id), reverse=True)
+        return found[: max(0, limit)]
+
+    def get_watermark(self, name: str) -> datetime | None:
+        with self._lock:
+            self._check()
+            return self._watermarks.get(name)
+
+    def set_watermark(self, name: str, value: datetime) -> None:
+        value = utc(value)
+        with self._lock:
+            self._check()
+            self._watermarks[name] = value
+
+    def counts(self) -> Counts:
+        with self._lock:
+            self._check()
+            return Counts(
+                events=self._event_rows,
+                distinct_events=len(self._events),
+                alerts=self._alert_rows,
+                distinct_alerts=len(self._alerts),
+                dead_letters=len(self._dead),
+            )
+
+    def ping(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+
+def _distinct(ids: Iterable[str]) -> int:
+    return len(set(ids))
