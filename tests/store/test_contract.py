@@ -185,8 +185,7 @@ def test_events_received_since_keyset_cursor_pages_through_ties(store: Store) ->
     seen: list[Event] = []
     since, after = T0, None
     for _ in range(20):
-        # Not in the Store Protocol yet (see the report); both implementations accept it.
-        page: list[Event] = store.events_received_since(since, 4, after)  # type: ignore[call-arg]
+        page = store.events_received_since(since, 4, after)
         if not page:
             break
         seen += page

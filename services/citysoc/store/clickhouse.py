@@ -116,6 +116,11 @@ class ClickHouseStore:
     def __init__(
         self, settings: StoreSettings, *, connect_timeout: int = 10, send_receive_timeout: int = 300
     ) -> None:
+        """Resolve the DSN (creating a chDB directory) without connecting: the first call connects.
+
+        Raises ``ValueError`` for a malformed DSN or a database name that is not a plain identifier.
+        Timeouts (seconds) apply to HTTP only.
+        """
         self._target = parse_dsn(settings)
         if self._target.path is not None:
             self._target.path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,94 @@
+"""Collector parse + envelope throughput per format, one core, fixed generated inputs.
+
+Method: N generated ~200-byte messages per format (deterministic; seed fixed), each turned into an
+Event by the collector's pure pipeline (``citysoc.collector.pipeline.process``: decode, parse,
+attribute, event id) in one thread; best of ``--repeat`` runs. No I/O is timed.
+
+    .venv/bin/python benchmarks/bench_collector_parse.py [--n 50000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import time
+from datetime import UTC, datetime
+
+import orjson
+
+from citysoc.collector.attribution import SourceRegistry
+from citysoc.collector.frames import Frame, Kind
+from citysoc.collector.pipeline import PipelineContext, process
+from citysoc.core.config import Settings
+from citysoc.core.event import Event
+
+SETTINGS = Settings.model_validate(
+    {
+        "agencies": [{"code": "bench"}],
+        "sources": [{"agency": "bench", "system": "s", "cidrs": ["10.0.0.0/8"]}],
+    }
+)
+
+
+def gen(fmt: str, n: int) -> list[tuple[bytes, Kind]]:
+    rnd = random.Random(42)
+    out: list[tuple[bytes, Kind]] = []
+    for i in range(n):
+        user = f"user{rnd.randrange(10_000)}"
+        ip = f"203.0.113.{rnd.randrange(256)}"
+        if fmt == "rfc5424":
+            line = (
+                f"<38>1 2026-11-23T10:00:{i % 60:02d}.123+07:00 web{i % 50:02d}.q1.hcm.gov.vn "
+                f'sshd {1000 + i % 9000} - [meta@32473 seq="{i}"] '
+                f"Failed password for invalid user {user} from {ip} port {1024 + i % 60000} ssh2"
+            )
+            out.append((line.encode(), "syslog"))
+        elif fmt == "rfc3164":
+            line = (
+                f"<38>Nov 23 10:00:{i % 60:02d} web{i % 50:02d}.q1.hcm.gov.vn sshd[{1000 + i % 9000}]: "
+                f"Failed password for invalid user {user} from {ip} port {1024 + i % 60000} ssh2 (bench {i})"
+            )
+            out.append((line.encode(), "syslog"))
+        else:
+            rec = {
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "EventID": 1,
+                "Computer": f"ws{i % 500}",
+                "EventRecordID": i,
+                "Image": "C:\\Windows\\System32\\cmd.exe",
+                "CommandLine": f"cmd /c echo {user}",
+            }
+            out.append((orjson.dumps(rec), "json"))
+    return out
+
+
+def run(fmt: str, n: int, repeat: int) -> tuple[float, int]:
+    ctx = PipelineContext.create("bench", SourceRegistry(SETTINGS), "Asia/Ho_Chi_Minh")
+    now = datetime.now(UTC)
+    frames = [Frame(d, k, "tcp", "10.1.2.3", "c", i, now) for i, (d, k) in enumerate(gen(fmt, n))]
+    size = sum(len(f.data) for f in frames) // n
+    best = 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        results = [process(f, ctx) for f in frames]
+        dt = time.perf_counter() - t0
+        assert all(isinstance(r, Event) for r in results), fmt
+        best = max(best, n / dt)
+    return best, size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, Python {platform.python_version()}, one thread")
+    for fmt in ("rfc5424", "rfc3164", "json"):
+        rate, size = run(fmt, args.n, args.repeat)
+        print(f"{fmt:8} {rate:>10,.0f} msg/s  (avg {size} bytes, n={args.n}, best of {args.repeat})")
+
+
+if __name__ == "__main__":
+    main()
