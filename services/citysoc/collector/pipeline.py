@@ -9,8 +9,7 @@ The produce step (a sink) is the caller's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
-from typing import Any
+from datetime import tzinfo
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -18,23 +17,11 @@ import orjson
 from citysoc.collector.attribution import SourceRegistry
 from citysoc.collector.frames import Frame
 from citysoc.core.deadletter import DeadLetter, Reason
-from citysoc.core.event import Event, Format, Logsource, natural_event_id, transport_event_id
+from citysoc.core.event import Event, Logsource, natural_event_id, transport_event_id
 from citysoc.parsing.errors import ParseError
-from citysoc.parsing.jsonevents import normalize_json
+from citysoc.parsing.jsonevents import Normalized, normalize_json
 from citysoc.parsing.programs import program_fields, program_logsource
 from citysoc.parsing.syslog import parse_syslog
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """What the parse step knows, before attribution."""
-
-    fields: dict[str, Any]
-    format: Format
-    logsource: Logsource
-    host: str
-    event_time: datetime | None
-    natural_key: tuple[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +45,13 @@ def decode(frame: Frame) -> bytes:
     return data
 
 
-def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Parsed:
+def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Normalized:
     if frame.kind == "json":
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as e:
             raise ParseError("bad_json", str(e)) from e
-        n = normalize_json(obj)
-        key = (n.channel, n.record_id) if n.channel and n.record_id else None
-        return Parsed(n.fields, n.format, n.logsource, n.host, n.event_time, key)
+        return normalize_json(obj)
     if data[:1] == b"{":
         # JSON lines over syslog transports (agents that ship JSON over TCP).
         json_frame = Frame(
@@ -77,14 +62,14 @@ def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Parsed:
     fields = msg.fields()
     fields.update(program_fields(msg.app_name, msg.message))
     logsource = program_logsource(msg.app_name) or Logsource()
-    return Parsed(fields, msg.variant, logsource, msg.hostname, msg.timestamp, None)
+    return Normalized(fields, msg.variant, logsource, msg.hostname, msg.timestamp, None, None)
 
 
-def attribute(p: Parsed, frame: Frame, ctx: PipelineContext) -> Event:
+def attribute(p: Normalized, frame: Frame, ctx: PipelineContext) -> Event:
     who = ctx.registry.attribute(source_ip=frame.peer_ip, host=p.host, token_agency=frame.token_agency)
     host = p.host or frame.peer_ip
-    if p.natural_key is not None:
-        event_id = natural_event_id(who.agency, host, p.natural_key[0], p.natural_key[1])
+    if p.channel and p.record_id:
+        event_id = natural_event_id(who.agency, host, p.channel, p.record_id)
     else:
         event_id = transport_event_id(ctx.collector, frame.connection, frame.sequence, frame.received_at)
     return Event(

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from citysoc.core.event import stable_id, utc
+from citysoc.core.event import json_object, stable_id, utc
 
 Level = Literal["informational", "low", "medium", "high", "critical"]
 LEVELS: tuple[str, ...] = get_args(Level)
@@ -102,7 +102,4 @@ class Alert:
 
     @classmethod
     def from_json(cls, data: bytes) -> Alert:
-        obj = orjson.loads(data)
-        if not isinstance(obj, dict):
-            raise ValueError("alert must be a JSON object")
-        return cls.from_dict(obj)
+        return cls.from_dict(json_object(data, "alert"))

@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from citysoc.core.event import TRANSPORTS, Transport, stable_id, utc
+from citysoc.core.event import TRANSPORTS, Transport, json_object, stable_id, utc
 
 Reason = Literal[
     "oversize",
@@ -102,7 +102,4 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, data: bytes) -> DeadLetter:
-        obj = orjson.loads(data)
-        if not isinstance(obj, dict):
-            raise ValueError("dead letter must be a JSON object")
-        return cls.from_dict(obj)
+        return cls.from_dict(json_object(data, "dead letter"))

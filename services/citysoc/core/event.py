@@ -50,6 +50,14 @@ def stable_id(*parts: object) -> str:
     return str(uuid.UUID(bytes=bytes(raw)))
 
 
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Decode a JSON object from the wire; ``ValueError`` (orjson's decode error is one) otherwise."""
+    obj = orjson.loads(data)
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    return obj
+
+
 def natural_event_id(agency: str, host: str, channel: str, record_id: str | int) -> str:
     """Event id for sources with a natural identity (Windows event logs)."""
     return stable_id("win", agency, host.lower(), channel.lower(), record_id)
@@ -162,7 +170,4 @@ class Event:
 
     @classmethod
     def from_json(cls, data: bytes) -> Event:
-        obj = orjson.loads(data)
-        if not isinstance(obj, dict):
-            raise ValueError("event envelope must be a JSON object")
-        return cls.from_dict(obj)
+        return cls.from_dict(json_object(data, "event envelope"))

@@ -23,6 +23,7 @@ from typing import Any
 
 from citysoc.core.event import Format, Logsource
 from citysoc.parsing.errors import ParseError
+from citysoc.parsing.timestamps import parse_iso
 
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _MAX_DEPTH = 16
@@ -42,6 +43,8 @@ _CHANNEL_SERVICE = {
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
+    """What parsing knows of one record, before attribution (syslog parsing produces it too)."""
+
     fields: dict[str, Any]
     format: Format
     logsource: Logsource
@@ -166,18 +169,8 @@ def parse_time(v: Any) -> datetime | None:
             return None
     if not isinstance(v, str) or not v:
         return None
-    s = v.strip().replace(" ", "T", 1)
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    dot = s.find(".")
-    if dot > 0:  # trim fractions beyond microseconds
-        end = dot + 1
-        while end < len(s) and s[end].isdigit():
-            end += 1
-        s = s[: dot + 1] + s[dot + 1 : end][:6] + s[end:]
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
+    dt = parse_iso(v)
+    if dt is None:
         return None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 

@@ -16,6 +16,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from citysoc.parsing.errors import ParseError
+from citysoc.parsing.timestamps import parse_iso
 
 _PRI = re.compile(rb"^<(\d{1,3})>")
 _NIL = "-"
@@ -179,20 +180,9 @@ def _parse_sd(s: bytes, pos: int) -> tuple[dict[str, dict[str, str]], int]:
 
 
 def _parse_rfc3339(ts: str) -> datetime:
-    t = ts.replace("z", "Z")
-    if t.endswith("Z"):
-        t = t[:-1] + "+00:00"
-    # Python accepts at most 6 fractional digits; RFC 5424 allows 6, some senders send 9.
-    dot = t.find(".")
-    if dot > 0:
-        end = dot + 1
-        while end < len(t) and t[end].isdigit():
-            end += 1
-        t = t[: dot + 1] + t[dot + 1 : end][:6] + t[end:]
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError as e:
-        raise ParseError("bad_syslog", f"invalid TIMESTAMP {ts!r}") from e
+    dt = parse_iso(ts) if "T" in ts or "t" in ts else None
+    if dt is None:
+        raise ParseError("bad_syslog", f"invalid TIMESTAMP {ts!r}")
     if dt.tzinfo is None:
         raise ParseError("bad_syslog", f"TIMESTAMP without offset {ts!r}")
     return dt.astimezone(UTC)

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from citysoc.collector.attribution import SourceRegistry
 from citysoc.collector.batcher import Batcher
+from citysoc.collector.http import HttpIngest
 from citysoc.collector.pipeline import PipelineContext
 from citysoc.collector.sinks import Sink
 from citysoc.collector.syslog import start_stream, start_udp
@@ -84,6 +85,16 @@ async def start_listeners(settings: Settings, batcher: Batcher) -> list[Any]:
         "syslog listening: udp=%s tcp=%s tls=%s", c.syslog_udp_port, c.syslog_tcp_port, c.syslog_tls_port
     )
     return handles
+
+
+def make_ingest(settings: Settings, sink: Sink) -> HttpIngest:
+    c = settings.collector
+    return HttpIngest(
+        pipeline_context(settings),
+        sink,
+        max_request_bytes=c.max_request_bytes,
+        max_message_bytes=c.max_message_bytes,
+    )
 
 
 def make_batcher(settings: Settings, sink: Sink) -> Batcher:

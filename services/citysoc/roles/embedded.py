@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from citysoc.api.app import create_api
 from citysoc.bus.memory import MemoryBus
-from citysoc.collector.http import HttpIngest, ingest_router
+from citysoc.collector.http import ingest_router
 from citysoc.collector.sinks import StoreSink
 from citysoc.core.config import Settings
 from citysoc.core.watermark import PendingTracker
@@ -69,13 +69,7 @@ async def run_embedded(settings: Settings) -> None:
 
     sink = StoreSink(store, producer, settings.bus, tracker)
     batcher = common.make_batcher(settings, sink)
-    c = settings.collector
-    ingest = HttpIngest(
-        common.pipeline_context(settings),
-        sink,
-        max_request_bytes=c.max_request_bytes,
-        max_message_bytes=c.max_message_bytes,
-    )
+    ingest = common.make_ingest(settings, sink)
     app = create_api(settings, store, mode="embedded")
     app.include_router(ingest_router(ingest))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from citysoc.api.app import create_api
 from citysoc.bus.kafka import KafkaBus, ensure_topics
-from citysoc.collector.http import HttpIngest, ingest_router
+from citysoc.collector.http import ingest_router
 from citysoc.collector.sinks import BusSink
 from citysoc.core.config import Settings
 from citysoc.roles import common
@@ -36,12 +36,7 @@ async def run_collector(settings: Settings) -> None:
     sink = BusSink(producer, settings.bus)
     batcher = common.make_batcher(settings, sink)
     c = settings.collector
-    ingest = HttpIngest(
-        common.pipeline_context(settings),
-        sink,
-        max_request_bytes=c.max_request_bytes,
-        max_message_bytes=c.max_message_bytes,
-    )
+    ingest = common.make_ingest(settings, sink)
 
     async def health() -> dict[str, Any]:
         return {"bus": True}

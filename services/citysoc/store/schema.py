@@ -1,7 +1,7 @@
 """The versioned ClickHouse schema: ``citysoc/store/sql/NNN_name.sql``, applied by ``migrate()``.
 
-``schemas/clickhouse/`` at the repository root holds byte-identical copies (the published contract;
-``tests/store/test_schemas.py`` checks they match). The file format is described in ``001_init.sql``.
+``schemas/clickhouse/`` at the repository root is a symlink to this directory (the published
+contract). The file format is described in ``001_init.sql``.
 """
 
 from __future__ import annotations
