@@ -147,13 +147,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    config_help = "config file (default: $CITYSOC_CONFIG or built-ins)"
     p = argparse.ArgumentParser(prog="citysoc", description="City SOC event pipeline")
-    p.add_argument(
-        "--config", type=Path, default=None, help="config file (default: $CITYSOC_CONFIG or built-ins)"
-    )
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    # --config is accepted after the subcommand too (`citysoc run --config x.yaml`); SUPPRESS keeps a
+    # value given before the subcommand when it is not repeated after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("init", help="write a starter config with fresh tokens")
+    s = sub.add_parser("init", parents=[common], help="write a starter config with fresh tokens")
     s.add_argument("--data-dir", default="data")
     s.add_argument("--force", action="store_true")
     s.set_defaults(fn=cmd_init)
@@ -163,26 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", "scaled mode: Kafka to detection to ClickHouse"),
         ("api", "scaled mode: the API over ClickHouse"),
     ):
-        s = sub.add_parser(role, help=text)
+        s = sub.add_parser(role, parents=[common], help=text)
         s.set_defaults(fn=lambda a, r=role: _run(r, a))
 
-    s = sub.add_parser("store", help="ClickHouse store tools")
+    s = sub.add_parser("store", parents=[common], help="ClickHouse store tools")
     st = s.add_subparsers(dest="store_cmd", required=True)
-    sv = st.add_parser("serve", help="development/tests only: serve a chDB directory over ClickHouse HTTP")
+    sv = st.add_parser(
+        "serve", parents=[common], help="development/tests only: serve a chDB directory over ClickHouse HTTP"
+    )
     sv.add_argument("--path", required=True)
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8123)
-    st.add_parser("migrate", help="apply the schema")
+    st.add_parser("migrate", parents=[common], help="apply the schema")
     s.set_defaults(fn=cmd_store)
 
-    s = sub.add_parser("rules", help="rule authoring tools")
+    s = sub.add_parser("rules", parents=[common], help="rule authoring tools")
     rt = s.add_subparsers(dest="rules_cmd", required=True)
     for name, text in (("test", "run rules against their sample events"), ("check", "validate rules")):
-        r = rt.add_parser(name, help=text)
+        r = rt.add_parser(name, parents=[common], help=text)
         r.add_argument("paths", nargs="+")
     s.set_defaults(fn=cmd_rules)
 
-    s = sub.add_parser("detect", help="offline: evaluate rules over a JSONL file of flattened events")
+    s = sub.add_parser(
+        "detect", parents=[common], help="offline: evaluate rules over a JSONL file of flattened events"
+    )
     s.add_argument("--rules", nargs="+", required=True)
     s.add_argument("--events", required=True)
     s.add_argument("--out", required=True)

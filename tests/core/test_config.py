@@ -64,3 +64,13 @@ def test_shared_ingest_token_is_rejected(tmp_path: Path) -> None:
             ),
             env={},
         )
+
+
+def test_cli_takes_config_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    from citysoc.cli import build_parser
+
+    cfg = tmp_path / "x.yaml"
+    assert build_parser().parse_args(["--config", str(cfg), "run"]).config == cfg
+    assert build_parser().parse_args(["run", "--config", str(cfg)]).config == cfg
+    assert build_parser().parse_args(["store", "migrate", "--config", str(cfg)]).config == cfg
+    assert build_parser().parse_args(["run"]).config is None

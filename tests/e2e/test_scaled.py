@@ -144,6 +144,14 @@ def test_scaled_flow_syslog_and_http_to_alerts(scaled: Scaled) -> None:
             break
         time.sleep(0.2)
     assert [d["reason"] for d in dead] == ["bad_syslog"]
+    # Every process exposes its stages on /metrics.
+    worker = httpx.get(f"http://127.0.0.1:{scaled.cfg['worker']['metrics_port']}/metrics").text
+    collector = httpx.get(f"{scaled.ingest_url}/metrics").text
+    for stage in ("consume", "store_events", "match", "store_alerts", "publish", "commit"):
+        assert f'citysoc_stage_seconds_count{{stage="{stage}"}}' in worker, stage
+    assert 'citysoc_dead_letters_total{reason="bad_syslog"} 1.0' in collector
+    assert 'citysoc_stage_seconds_count{stage="sink"}' in collector
+    assert "citysoc_event_latency_seconds_count" in worker
 
 
 def test_worker_kill_and_restart_loses_and_duplicates_nothing(scaled: Scaled) -> None:
