@@ -11,7 +11,7 @@ PYTHON ?= $(shell for c in python3.13 "$$HOME/.pyenv/versions/3.13.0/bin/python3
 	  PYENV_VERSION=$$(basename $$(dirname $$(dirname $$p)) 2>/dev/null) $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; \
 	done)
 
-.PHONY: help venv dev run test lint typecheck check-deploy pytest screenshots clean
+.PHONY: help venv dev run test lint typecheck check-deploy check-rules pytest clean
 
 help:
 	@echo "make run   - set up .venv and run the embedded default (one process, chDB, in-process bus)"
@@ -53,10 +53,15 @@ check-deploy: dev
 	  echo "note: could not install promtool"
 	$(PY) deploy/check.py
 
+# The center's own rules: SigmaHQ validators, then each rule against its true/false-positive samples.
+check-rules: dev
+	$(VENV)/bin/citysoc rules check detections
+	$(VENV)/bin/citysoc rules test detections
+
 pytest: dev
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint typecheck check-deploy pytest
+test: lint typecheck check-deploy check-rules pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

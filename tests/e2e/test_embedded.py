@@ -241,3 +241,39 @@ def test_kill9_after_202_loses_no_alert(start_embedded: Any, helpers: dict[str, 
     assert {a["event_ids"][0] for a in items} == set(r.json()["event_ids"])
     log = again.proc.output()
     assert "recovery: re-evaluated" in log, log[-3000:]
+
+
+def test_rules_reload_mid_stream_without_losing_or_double_counting(
+    start_embedded: Any, helpers: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+    import signal
+    import socket
+
+    h = helpers
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "detections", rules)
+    cfg = h["base_config"](tmp_path / "data", detection={"rules": [str(rules)], "reload_interval_s": 0.2})
+    emb = start_embedded(cfg)
+    extra_id = "3c0e1d55-5b7a-4f7e-8f43-0d8e2b6f7a11"
+    n = 3000
+    with socket.create_connection(("127.0.0.1", emb.syslog_port)) as s:
+        for i in range(n):
+            s.sendall(ssh_fail(f"r{i}", "3164") + b"\n")
+            if i == n // 3:  # a rule file appears: picked up by the watcher
+                (rules / "linux" / "live.yml").write_text(
+                    f"title: Live Rule\nid: {extra_id}\nstatus: test\nlevel: low\n"
+                    "logsource: {product: linux, service: sshd}\n"
+                    "detection:\n  sel: {message|contains: 'invalid user r'}\n  condition: sel\n"
+                )
+            if i == 2 * n // 3:
+                emb.proc.signal(signal.SIGHUP)  # and a forced reload
+            if i % 500 == 0:
+                time.sleep(0.3)
+    ssh = rule_id(SSH_RULE)
+    items = h["wait_alerts"](emb.url, lambda items: len(items) >= n, 60, rule_id=ssh)
+    assert len(items) == n and len({a["event_ids"][0] for a in items}) == n  # each event exactly once
+    live = h["all_alerts"](emb.url, rule_id=extra_id)
+    assert 0 < len(live) < n  # only events evaluated after the reload
+    log = emb.proc.output()
+    assert log.count("detection reloaded") >= 2, log[-2000:]

@@ -93,6 +93,8 @@ class ApiSettings(_Frozen):
 
 class DetectionSettings(_Frozen):
     rules: tuple[Path, ...] = (Path("detections"),)
+    reload_interval_s: float = Field(default=2.0, gt=0)
+    """How often the worker checks the rule files for changes (SIGHUP reloads at once)."""
 
 
 class SourceSettings(_Frozen):

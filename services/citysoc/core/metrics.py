@@ -68,6 +68,15 @@ RULES_FAILED = Gauge(
     "Sigma rules that failed to load (see the log for reasons).",
     registry=REGISTRY,
 )
+RULE_LOAD_ERROR = Gauge(
+    "citysoc_detection_rule_load_error",
+    "1 for each Sigma rule that failed to load, with the reason.",
+    ["path", "rule_id", "reason"],
+    registry=REGISTRY,
+)
+RULE_RELOADS = Counter(
+    "citysoc_detection_reloads", "Rule reloads, by outcome.", ["outcome"], registry=REGISTRY
+)
 HTTP_REQUESTS = Counter(
     "citysoc_http_requests", "HTTP requests served.", ["route", "method", "status"], registry=REGISTRY
 )

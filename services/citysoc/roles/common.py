@@ -19,11 +19,10 @@ from citysoc.collector.http import HttpIngest
 from citysoc.collector.pipeline import PipelineContext
 from citysoc.collector.sinks import Sink
 from citysoc.collector.syslog import start_stream, start_udp
-from citysoc.core import metrics
 from citysoc.core.config import Settings
-from citysoc.detection.engine import Engine
 from citysoc.store.base import Store
 from citysoc.store.clickhouse import ClickHouseStore
+from citysoc.worker.rules import RuleSet
 
 log = logging.getLogger("citysoc")
 
@@ -52,14 +51,8 @@ async def open_store(settings: Settings, attempts: int = 60) -> Store:
     raise RuntimeError("unreachable")
 
 
-def load_engine(settings: Settings) -> Engine:
-    engine = Engine.load(list(settings.detection.rules))
-    metrics.RULES_LOADED.set(len(engine.rules))
-    metrics.RULES_FAILED.set(len(engine.errors))
-    for err in engine.errors:
-        log.error("rule failed to load: %s (%s): %s", err.path, err.rule_id or "?", err.reason)
-    log.info("detection: %d rules loaded, %d failed", len(engine.rules), len(engine.errors))
-    return engine
+def load_rules(settings: Settings) -> RuleSet:
+    return RuleSet(list(settings.detection.rules))
 
 
 def pipeline_context(settings: Settings) -> PipelineContext:

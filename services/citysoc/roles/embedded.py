@@ -56,9 +56,9 @@ async def recover(store: Store, engine: Engine, tracker: PendingTracker, page: i
 async def run_embedded(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await common.open_store(settings)
-    engine = common.load_engine(settings)
+    rules = common.load_rules(settings)
     tracker = PendingTracker(await asyncio.to_thread(store.get_watermark, WATERMARK))
-    await recover(store, engine, tracker)
+    await recover(store, rules.current, tracker)
 
     bus = MemoryBus(settings.bus)
     producer = bus.producer()
@@ -99,13 +99,14 @@ async def run_embedded(settings: Settings) -> None:
                 consumer,
                 cfg=cfg,
                 store=store,
-                matcher=lambda: engine,
+                matcher=lambda: rules.current,
                 after_commit=after_commit,
                 stop=worker_stop,
             ),
             name="worker",
         ),
         asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(rules.watch(settings.detection.reload_interval_s), name="rules"),
     ]
     log.info(
         "citysoc embedded: API and ingest on http://%s:%d, store %s",

@@ -74,7 +74,7 @@ async def run_collector(settings: Settings) -> None:
 
 async def run_worker_role(settings: Settings) -> None:
     store = await common.open_store(settings)
-    engine = common.load_engine(settings)
+    rules = common.load_rules(settings)
     bus = KafkaBus(settings.bus)
     await ensure_topics(settings.bus, _topics(settings), settings.bus.partitions)
     b = settings.bus
@@ -104,11 +104,17 @@ async def run_worker_role(settings: Settings) -> None:
     tasks = [
         asyncio.create_task(
             run_worker(
-                consumer, cfg=cfg, store=store, matcher=lambda: engine, producer=producer, stop=worker_stop
+                consumer,
+                cfg=cfg,
+                store=store,
+                matcher=lambda: rules.current,
+                producer=producer,
+                stop=worker_stop,
             ),
             name="worker",
         ),
         asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(rules.watch(settings.detection.reload_interval_s), name="rules"),
     ]
     log.info(
         "worker: group %s, metrics on %s:%d, store %s",
