@@ -121,6 +121,12 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+async def finish(task: asyncio.Task[Any], timeout_s: float = 15.0) -> None:
+    """Let a task that was asked to stop finish its current batch (it is cancelled after the timeout;
+    an uncommitted batch is then redelivered, never lost)."""
+    await asyncio.wait([task], timeout=timeout_s)
+
+
 async def supervise(
     stop: asyncio.Event, tasks: list[asyncio.Task[Any]], on_stop: Callable[[], Awaitable[None]]
 ) -> None:

@@ -127,7 +127,7 @@ async def run_embedded(settings: Settings) -> None:
         except TimeoutError:
             log.warning("shutdown: pipeline not drained in time; the watermark covers what is left")
         worker_stop.set()
-        await asyncio.sleep(0.3)
+        await common.finish(tasks[1])
         await consumer.stop()
         await producer.stop()
         store.close()

@@ -127,7 +127,7 @@ async def run_worker_role(settings: Settings) -> None:
     async def shutdown() -> None:
         worker_stop.set()
         server.should_exit = True
-        await asyncio.sleep(0.5)  # let an in-flight batch reach its commit
+        await common.finish(tasks[0])
         await consumer.stop()
         await producer.stop()
         store.close()
