@@ -50,7 +50,10 @@ async def test_file_changes_are_picked_up_and_broken_rules_reported(tmp_path: Pa
     assert [e.rule_id for e in rs.current.errors] == ["9a0c0ad4-8a4f-4f59-9df4-34a0d77a3b10"]
     text = generate_latest(metrics.REGISTRY).decode()
     assert "citysoc_detection_rules_failed 1.0" in text
-    assert 'citysoc_detection_rule_load_error{path="' in text and 'rule_id="9a0c0ad4-8a4f-4f59-9df4-34a0d77a3b10"' in text
+    assert (
+        'citysoc_detection_rule_load_error{path="' in text
+        and 'rule_id="9a0c0ad4-8a4f-4f59-9df4-34a0d77a3b10"' in text
+    )
     assert before is not rs.current and len(before.rules) == n  # the old engine object is untouched
 
 
