@@ -17,7 +17,8 @@ import orjson
 from citysoc.collector.attribution import SourceRegistry
 from citysoc.collector.frames import Frame
 from citysoc.core.deadletter import DeadLetter, Reason
-from citysoc.core.event import Event, Logsource, natural_event_id, transport_event_id
+from citysoc.core.event import Event, Format, Logsource, natural_event_id, transport_event_id
+from citysoc.parsing.cef import find_cef_leef, parse_cef_or_leef
 from citysoc.parsing.errors import ParseError
 from citysoc.parsing.jsonevents import Normalized, normalize_json
 from citysoc.parsing.programs import program_fields, program_logsource
@@ -58,11 +59,21 @@ def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Normalized:
             data, "json", frame.transport, frame.peer_ip, frame.connection, frame.sequence, frame.received_at
         )
         return parse(data, json_frame, ctx)
+    if data.startswith((b"CEF:", b"LEEF:")):  # bare CEF/LEEF lines, without a syslog header
+        kind, cef_fields = parse_cef_or_leef(data.decode("utf-8", "replace"))
+        return Normalized(cef_fields, kind, Logsource(), "", None, None, None)
     msg = parse_syslog(data, received_at=frame.received_at, default_tz=ctx.default_tz)
     fields = msg.fields()
+    fmt: Format = msg.variant
+    if (at := find_cef_leef(msg.message)) >= 0:
+        try:
+            fmt, cef_fields = parse_cef_or_leef(msg.message[at:])
+            fields.update(cef_fields)
+        except ParseError:
+            pass  # "CEF:" in ordinary text: the message stays plain syslog
     fields.update(program_fields(msg.app_name, msg.message))
     logsource = program_logsource(msg.app_name) or Logsource()
-    return Normalized(fields, msg.variant, logsource, msg.hostname, msg.timestamp, None, None)
+    return Normalized(fields, fmt, logsource, msg.hostname, msg.timestamp, None, None)
 
 
 def attribute(p: Normalized, frame: Frame, ctx: PipelineContext) -> Event:
