@@ -194,6 +194,15 @@ def test_malformed_input_is_kept_as_dead_letters_and_never_stops_the_collector(
     assert 'citysoc_dead_letters_total{reason="bad_syslog"} 4.0' in metrics
     assert 'citysoc_dead_letters_total{reason="oversize"} 1.0' in metrics
     assert 'citysoc_dead_letters_total{reason="bad_json"} 2.0' in metrics
+    # Per agency and source: syslog errors are attributed by source address, HTTP ones by token.
+    assert (
+        'citysoc_source_parse_errors_total{agency="hcm-dost",reason="bad_syslog",source="127.0.0.1"} 4.0'
+        in metrics
+    )
+    assert (
+        'citysoc_source_parse_errors_total{agency="q1",reason="bad_json",source="127.0.0.1"} 2.0' in metrics
+    )
+    assert {d["agency"] for d in items} == {"hcm-dost", "q1"}
 
 
 def test_metrics_expose_stage_counters_and_latencies(start_embedded: Any, helpers: dict[str, Any]) -> None:
@@ -212,6 +221,9 @@ def test_metrics_expose_stage_counters_and_latencies(start_embedded: Any, helper
         "citysoc_event_latency_seconds_bucket",
         'citysoc_alerts_total{level="medium"} 1.0',
         "citysoc_detection_rules_loaded",
+        'citysoc_source_events_total{agency="hcm-dost",source="127.0.0.1",system="mail"} 1.0',
+        'citysoc_source_last_seen_timestamp_seconds{agency="hcm-dost",source="127.0.0.1",system="mail"}',
+        'citysoc_source_bytes_total{agency="hcm-dost",source="127.0.0.1"}',
     ):
         assert needle in text, needle
     names = {

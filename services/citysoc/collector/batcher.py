@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from citysoc.collector.frames import Frame
 from citysoc.collector.pipeline import PipelineContext, process
@@ -23,14 +24,21 @@ from citysoc.core.event import Event
 log = logging.getLogger(__name__)
 
 
-def record_outcomes(frames: list[Frame], results: list[Event | DeadLetter]) -> None:
+def record_outcomes(frames: Sequence[Frame], results: Sequence[Event | DeadLetter]) -> None:
+    """Per-transport and per-source counters for one processed batch."""
     for f, r in zip(frames, results, strict=True):
-        metrics.COLLECTOR_BYTES.labels(f.transport).inc(len(f.data))
+        size = len(f.data)
+        metrics.COLLECTOR_BYTES.labels(f.transport).inc(size)
         if isinstance(r, Event):
             metrics.COLLECTOR_MESSAGES.labels(f.transport, r.format, "event").inc()
+            metrics.SOURCE_BYTES.labels(r.agency, f.peer_ip).inc(size)
+            metrics.SOURCE_EVENTS.labels(r.agency, r.system, f.peer_ip).inc()
+            metrics.SOURCE_LAST_SEEN.labels(r.agency, r.system, f.peer_ip).set(f.received_at.timestamp())
         else:
             metrics.COLLECTOR_MESSAGES.labels(f.transport, "unknown", "dead").inc()
             metrics.DEAD_LETTERS.labels(r.reason).inc()
+            metrics.SOURCE_BYTES.labels(r.agency, f.peer_ip).inc(size)
+            metrics.SOURCE_ERRORS.labels(r.agency, f.peer_ip, r.reason).inc()
 
 
 def run_pipeline(frames: list[Frame], ctx: PipelineContext) -> tuple[list[Event], list[DeadLetter]]:
@@ -88,6 +96,7 @@ class Batcher:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             metrics.COLLECTOR_DROPPED.labels(frame.transport, "queue_full").inc()
+            metrics.SOURCE_DROPS.labels(frame.peer_ip).inc()
             return False
         self._idle.clear()
         return True

@@ -107,7 +107,10 @@ def dead_letter(frame: Frame, ctx: PipelineContext, reason: Reason, detail: str)
         connection=frame.connection,
         sequence=frame.sequence,
         received_at=frame.received_at,
-        agency=frame.token_agency or "",
+        # Attributed like events (token, else source address), so each agency sees its own errors.
+        agency=ctx.registry.attribute(
+            source_ip=frame.peer_ip, host="", token_agency=frame.token_agency
+        ).agency,
         source_ip=frame.peer_ip,
         transport=frame.transport,
         reason=reason,

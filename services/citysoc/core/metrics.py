@@ -35,6 +35,36 @@ COLLECTOR_DROPPED = Counter(
 COLLECTOR_QUEUE = Gauge(
     "citysoc_collector_queue_depth", "Frames waiting in the collector queue.", registry=REGISTRY
 )
+SOURCE_EVENTS = Counter(
+    "citysoc_source_events",
+    "Events per agency, system and sending address.",
+    ["agency", "system", "source"],
+    registry=REGISTRY,
+)
+SOURCE_BYTES = Counter(
+    "citysoc_source_bytes",
+    "Bytes received per agency and sending address.",
+    ["agency", "source"],
+    registry=REGISTRY,
+)
+SOURCE_ERRORS = Counter(
+    "citysoc_source_parse_errors",
+    "Messages per agency and sending address that became dead letters, by reason.",
+    ["agency", "source", "reason"],
+    registry=REGISTRY,
+)
+SOURCE_DROPS = Counter(
+    "citysoc_source_dropped",
+    "UDP messages dropped per sending address (queue full).",
+    ["source"],
+    registry=REGISTRY,
+)
+SOURCE_LAST_SEEN = Gauge(
+    "citysoc_source_last_seen_timestamp_seconds",
+    "When an event was last received from each agency, system and sending address (Unix time).",
+    ["agency", "system", "source"],
+    registry=REGISTRY,
+)
 DEAD_LETTERS = Counter(
     "citysoc_dead_letters", "Inputs kept as dead letters, by reason.", ["reason"], registry=REGISTRY
 )
