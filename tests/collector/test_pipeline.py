@@ -131,7 +131,11 @@ def test_cef_and_leef_inside_syslog_and_bare() -> None:
     raw = b"<134>Nov 23 10:00:00 fw01 CEF:0|Fortinet|FortiGate|7.2|13|blocked|7|src=10.1.2.3 dst=8.8.8.8 act=deny"
     ev = process(frame(raw), CTX)
     assert isinstance(ev, Event) and ev.format == "cef"
-    assert ev.fields["cef.device_product"] == "FortiGate" and ev.fields["act"] == "deny" and ev.fields["hostname"] == "fw01"
+    assert (
+        ev.fields["cef.device_product"] == "FortiGate"
+        and ev.fields["act"] == "deny"
+        and ev.fields["hostname"] == "fw01"
+    )
     bare = process(frame(b"LEEF:1.0|IBM|QRadar|7|42|src=1.2.3.4\tusrName=an"), CTX)
     assert isinstance(bare, Event) and bare.format == "leef" and bare.fields["usrName"] == "an"
     # "CEF:" in ordinary text is not CEF: the message stays plain syslog.
