@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from citysoc.core.config import Settings
 from citysoc.core.event import UNATTRIBUTED
 
+_IP_CACHE_MAX = 65_536
+
 type _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -36,8 +38,21 @@ class SourceRegistry:
                 self._hosts.setdefault(h.lower(), []).append((s.agency, s.system))
         # Longest prefix first, so the most specific entry wins.
         self._nets.sort(key=lambda t: t[0].prefixlen, reverse=True)
+        # Source address -> match: a collector sees the same few thousand senders over and over.
+        self._ip_cache: dict[str, tuple[str, str] | None] = {}
 
     def _by_ip(self, ip: str, agency: str | None) -> tuple[str, str] | None:
+        if agency is None:
+            if ip in self._ip_cache:
+                return self._ip_cache[ip]
+            if len(self._ip_cache) >= _IP_CACHE_MAX:
+                self._ip_cache.clear()  # bounded: odd inputs must not grow memory
+            found = self._by_ip_uncached(ip, None)
+            self._ip_cache[ip] = found
+            return found
+        return self._by_ip_uncached(ip, agency)
+
+    def _by_ip_uncached(self, ip: str, agency: str | None) -> tuple[str, str] | None:
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,17 +36,19 @@ UNATTRIBUTED = "unattributed"
 def stable_id(*parts: object) -> str:
     """A deterministic UUID (RFC 9562 version 8) from the given parts.
 
-    Parts are joined with an unambiguous separator, so ``("a", "bc")`` and ``("ab", "c")`` differ.
+    Each part is length-prefixed, so ``("a", "bc")`` and ``("ab", "c")`` differ. Bytes parts are
+    read as latin-1, so every byte value maps to one distinct character.
     """
-    h = hashlib.blake2b(digest_size=16)
-    for p in parts:
-        b = p if isinstance(p, bytes) else str(p).encode("utf-8", "surrogatepass")
-        h.update(len(b).to_bytes(4, "big"))
-        h.update(b)
-    raw = bytearray(h.digest())
+    # Length-prefixed text parts: unambiguous, and one encode instead of one per part.
+    text = "".join(
+        f"{len(t)}:{t}" for t in (p.decode("latin-1") if isinstance(p, bytes) else str(p) for p in parts)
+    )
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    raw = bytearray(digest)
     raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
-    return str(uuid.UUID(bytes=bytes(raw)))
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:

@@ -91,23 +91,17 @@ def parse_syslog(data: bytes, *, received_at: datetime, default_tz: tzinfo) -> S
 # ---------------------------------------------------------------- RFC 5424
 
 
-def _take(s: bytes, pos: int) -> tuple[str, int]:
-    end = s.find(b" ", pos)
-    if end < 0:
-        raise ParseError("bad_syslog", "truncated RFC 5424 header")
-    return _decode(s[pos:end]), end + 1
+# TIMESTAMP HOSTNAME APP-NAME PROCID MSGID, each a run of non-whitespace, each followed by one space.
+_HEADER_5424 = re.compile(rb"(\S+) (\S+) (\S+) (\S+) (\S+) ")
 
 
 def _parse_5424(pri: int, s: bytes) -> SyslogMessage:
-    pos = 0
-    ts_s, pos = _take(s, pos)
-    host, pos = _take(s, pos)
-    app, pos = _take(s, pos)
-    procid, pos = _take(s, pos)
-    # MSGID may be the last header field when there is neither SD nor MSG ("... MSGID -").
-    msgid, pos = _take(s, pos)
+    m = _HEADER_5424.match(s)
+    if m is None:
+        raise ParseError("bad_syslog", "truncated or invalid RFC 5424 header")
+    ts_s, host, app, procid, msgid = (_decode(g) for g in m.groups())
     timestamp = None if ts_s == _NIL else _parse_rfc3339(ts_s)
-    sd, pos = _parse_sd(s, pos)
+    sd, pos = _parse_sd(s, m.end())
     msg = ""
     if pos < len(s):
         if s[pos : pos + 1] != b" ":
@@ -116,9 +110,6 @@ def _parse_5424(pri: int, s: bytes) -> SyslogMessage:
         if raw_msg.startswith(b"\xef\xbb\xbf"):
             raw_msg = raw_msg[3:]
         msg = _decode(raw_msg)
-    for name, value in (("HOSTNAME", host), ("APP-NAME", app), ("PROCID", procid), ("MSGID", msgid)):
-        if not value or any(c.isspace() for c in value):
-            raise ParseError("bad_syslog", f"invalid {name}")
     return SyslogMessage(
         facility=pri >> 3,
         severity=pri & 7,
