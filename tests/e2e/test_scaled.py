@@ -175,3 +175,41 @@ def test_worker_kill_and_restart_loses_and_duplicates_nothing(scaled: Scaled) ->
     assert len({a["alert_id"] for a in items}) == n
     users = {a["matched_fields"]["message"].split("invalid user ")[1].split(" ")[0] for a in items}
     assert users == {f"u{1000 + i}" for i in range(n)}
+
+
+def test_tcp_100k_lines_one_connection_and_20_clients_arrive_exactly_once(scaled: Scaled) -> None:
+    import concurrent.futures
+
+    def plain(conn: int, i: int) -> bytes:
+        # Not an attack: no alerts, just events (about 120 bytes each).
+        return f"<14>1 2026-11-23T10:00:00.000+07:00 app{conn:02d} nginx - - - c{conn} n{i} GET /index.html 200".encode()
+
+    def send_lines(conn: int, count: int) -> None:
+        with socket.create_connection(("127.0.0.1", scaled.syslog_port)) as s:
+            s.sendall(b"".join(plain(conn, i) + b"\n" for i in range(count)))
+
+    one, clients, per_client = 100_000, 20, 2_000
+    send_lines(99, one)
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda c: send_lines(c, per_client), range(clients)))
+    total = one + clients * per_client
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        final, distinct = final_and_distinct(scaled.store_dsn, "events", "event_id")
+        if final >= total:
+            break
+        time.sleep(1)
+    assert (final, distinct) == (total, total)
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=scaled.store_dsn, compress=False)
+    try:
+        rows = client.query(
+            "SELECT source_host, count(), uniqExact(field_map['message']) FROM citysoc.events FINAL GROUP BY source_host"
+        ).result_rows
+    finally:
+        client.close()
+    per_host = {h: (c, u) for h, c, u in rows}
+    assert per_host["app99"] == (one, one)  # every line of the single connection, each once
+    for c in range(clients):
+        assert per_host[f"app{c:02d}"] == (per_client, per_client)
