@@ -141,3 +141,14 @@ def test_cef_and_leef_inside_syslog_and_bare() -> None:
     # "CEF:" in ordinary text is not CEF: the message stays plain syslog.
     txt = process(frame(b"<13>Nov 23 10:00:00 h app: see CEF:0 docs"), CTX)
     assert isinstance(txt, Event) and txt.format == "rfc3164" and txt.fields["message"] == "see CEF:0 docs"
+
+
+def test_auditd_over_syslog_and_bare() -> None:
+    rec = 'type=EXECVE msg=audit(1763892000.5:77): argc=2 a0="wget" a1="http://203.0.113.9/x"'
+    ev = process(frame(f"<14>Nov 23 10:00:00 web01 audispd: {rec}".encode()), CTX)
+    assert isinstance(ev, Event) and ev.format == "auditd"
+    assert ev.logsource.product == "linux" and ev.logsource.service == "auditd"
+    assert ev.fields["type"] == "EXECVE" and ev.fields["a0"] == "wget" and ev.fields["hostname"] == "web01"
+    assert ev.event_time == datetime(2025, 11, 23, 10, 0, 0, 500000, tzinfo=UTC)
+    bare = process(frame(("node=db01 " + rec).encode()), CTX)
+    assert isinstance(bare, Event) and bare.format == "auditd" and bare.source_host == "db01"

@@ -18,11 +18,14 @@ from citysoc.collector.attribution import SourceRegistry
 from citysoc.collector.frames import Frame
 from citysoc.core.deadletter import DeadLetter, Reason
 from citysoc.core.event import Event, Format, Logsource, natural_event_id, transport_event_id
+from citysoc.parsing.auditd import is_audit, parse_audit
 from citysoc.parsing.cef import find_cef_leef, parse_cef_or_leef
 from citysoc.parsing.errors import ParseError
 from citysoc.parsing.jsonevents import Normalized, normalize_json
 from citysoc.parsing.programs import program_fields, program_logsource
 from citysoc.parsing.syslog import parse_syslog
+
+AUDITD = Logsource(product="linux", service="auditd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,11 @@ def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Normalized:
     if data.startswith((b"CEF:", b"LEEF:")):  # bare CEF/LEEF lines, without a syslog header
         kind, cef_fields = parse_cef_or_leef(data.decode("utf-8", "replace"))
         return Normalized(cef_fields, kind, Logsource(), "", None, None, None)
+    if data.startswith((b"type=", b"node=")):  # bare audit records (audisp or an agent over TCP)
+        audit_fields, audit_time = parse_audit(data.decode("utf-8", "replace"))
+        return Normalized(
+            audit_fields, "auditd", AUDITD, str(audit_fields.get("node", "")), audit_time, None, None
+        )
     msg = parse_syslog(data, received_at=frame.received_at, default_tz=ctx.default_tz)
     fields = msg.fields()
     fmt: Format = msg.variant
@@ -71,9 +79,17 @@ def parse(data: bytes, frame: Frame, ctx: PipelineContext) -> Normalized:
             fields.update(cef_fields)
         except ParseError:
             pass  # "CEF:" in ordinary text: the message stays plain syslog
+    timestamp = msg.timestamp
+    if is_audit(msg.message):
+        try:
+            audit_fields, audit_time = parse_audit(msg.message)
+            fields.update(audit_fields)
+            return Normalized(fields, "auditd", AUDITD, msg.hostname, audit_time or timestamp, None, None)
+        except ParseError:
+            pass  # looks like audit but is not: plain syslog
     fields.update(program_fields(msg.app_name, msg.message))
     logsource = program_logsource(msg.app_name) or Logsource()
-    return Normalized(fields, fmt, logsource, msg.hostname, msg.timestamp, None, None)
+    return Normalized(fields, fmt, logsource, msg.hostname, timestamp, None, None)
 
 
 def attribute(p: Normalized, frame: Frame, ctx: PipelineContext) -> Event:
