@@ -122,6 +122,16 @@ async def test_same_key_same_partition_in_order(h: Harness) -> None:
         assert values[:10] == sorted(values[:10]) and values[10:] == sorted(values[10:])
 
 
+async def test_concurrent_batches_keep_per_key_order(h: Harness) -> None:
+    # The collector hands several batches to one producer at once: one key's records must still
+    # come out in the order the batches were handed off.
+    producer = await h.producer()
+    batches = [[Record(b"host-a", f"{b}-{i}".encode()) for i in range(200)] for b in range(4)]
+    await asyncio.gather(*(producer.produce(h.topic(), batch) for batch in batches))
+    got = await collect(await h.consumer(h.group()), 800)
+    assert [m.value for m in got] == [r.value for batch in batches for r in batch]
+
+
 async def test_commit_then_new_consumer_resumes_after_it(h: Harness) -> None:
     await (await h.producer()).produce(h.topic(), records(10, keys=[b"one"]))
     first = await h.consumer(h.group())

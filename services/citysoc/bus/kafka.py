@@ -120,6 +120,7 @@ class KafkaProducer:
     def __init__(self, bus: KafkaBus) -> None:
         self._bus = bus
         self._producer: Any = None
+        self._send_lock = asyncio.Lock()
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -148,8 +149,12 @@ class KafkaProducer:
         await self._bus.ensure([topic])
         futures: list[asyncio.Future[Any]] = []
         try:
-            for r in records:  # ``send`` waits while the partition's buffer is full (backpressure)
-                futures.append(await self._producer.send(topic, value=r.value, key=r.key))
+            # Batches may be produced concurrently (the collector pipelines them); the lock keeps each
+            # batch's records contiguous in send order, so records of one key stay ordered, while the
+            # acknowledgements of several batches are awaited in parallel below.
+            async with self._send_lock:
+                for r in records:  # ``send`` waits while the partition's buffer is full (backpressure)
+                    futures.append(await self._producer.send(topic, value=r.value, key=r.key))
         except BaseException:
             for f in futures:  # the caller sees the send error; the acks still pending are moot
                 f.add_done_callback(_ignore_outcome)

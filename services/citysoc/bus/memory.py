@@ -215,15 +215,21 @@ class MemoryProducer:
     def __init__(self, bus: MemoryBus) -> None:
         self._bus = bus
         self._started = False
+        self._send_lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._started = True
 
     async def produce(self, topic: str, records: Sequence[Record]) -> None:
-        """Append ``records`` in order; waits (never drops) while ``topic`` is full."""
+        """Append ``records`` in order; waits (never drops) while ``topic`` is full.
+
+        Concurrent calls are appended one whole batch after another, in call order, as the Kafka
+        producer sends them, so records of one key stay ordered across batches.
+        """
         if not self._started:
             raise RuntimeError("producer is not started")
-        await self._bus._produce(topic, records)
+        async with self._send_lock:
+            await self._bus._produce(topic, records)
 
     async def stop(self) -> None:
         self._started = False

@@ -4,7 +4,9 @@ Listeners ``await submit(frame)``: when the queue is full that call waits, so a 
 reading and the sender's kernel buffers fill (backpressure). UDP cannot push back, so it uses
 ``submit_nowait`` and counts a drop. The run loop takes up to ``batch_max`` frames (waiting at most
 ``linger`` for a batch to fill), runs the pure pipeline on each, and hands the batch to the sink,
-retrying with backoff until the sink accepts it: a batch is never dropped.
+retrying with backoff until the sink accepts it: a batch is never dropped. Up to ``max_inflight``
+batches are handed off at once, so the sink's round trip (Kafka acks=all, a store insert) overlaps
+with parsing the next batch; the Kafka producer keeps the send order of batches handed off in order.
 """
 
 from __future__ import annotations
@@ -76,10 +78,19 @@ async def put_with_retry(
 
 class Batcher:
     def __init__(
-        self, ctx: PipelineContext, sink: Sink, *, queue_max: int, batch_max: int, linger_ms: int
+        self,
+        ctx: PipelineContext,
+        sink: Sink,
+        *,
+        queue_max: int,
+        batch_max: int,
+        linger_ms: int,
+        max_inflight: int = 4,
     ) -> None:
         self._ctx = ctx
         self._sink = sink
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._inflight: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=queue_max)
         self._batch_max = batch_max
         self._linger = linger_ms / 1000
@@ -127,6 +138,18 @@ class Batcher:
                     break
             metrics.COLLECTOR_QUEUE.set(self._queue.qsize())
             events, dead = run_pipeline(frames, self._ctx)
+            await self._slots.acquire()  # at most max_inflight hand-offs: a slow sink pushes back here
+            task = asyncio.create_task(self._handoff(events, dead))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+
+    async def _handoff(self, events: list[Event], dead: list[DeadLetter]) -> None:
+        try:
             await put_with_retry(self._sink, events, dead)
-            if self._queue.empty():
-                self._idle.set()
+        finally:
+            self._slots.release()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._queue.empty() and not self._inflight:
+            self._idle.set()
