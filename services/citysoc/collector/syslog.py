@@ -13,10 +13,13 @@ import itertools
 import logging
 import ssl
 import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from citysoc.collector.batcher import Batcher
 from citysoc.collector.frames import Frame
+from citysoc.core import metrics
 from citysoc.core.event import Transport
 
 log = logging.getLogger(__name__)
@@ -113,16 +116,41 @@ async def _read_frame(reader: asyncio.StreamReader, max_bytes: int) -> tuple[byt
     return await _read_lf(reader, digits, max_bytes)
 
 
+CertAgency = Callable[[Sequence[str]], str | None]
+"""Maps a client certificate's names (subject CN, DNS SANs) to the agency that owns it, or None."""
+
+
+def cert_names(peercert: Mapping[str, Any] | None) -> list[str]:
+    """Subject common names and DNS subject-alternative names of a verified peer certificate."""
+    if not peercert:
+        return []
+    names = [v for rdn in peercert.get("subject", ()) for k, v in rdn if k == "commonName"]
+    names += [v for k, v in peercert.get("subjectAltName", ()) if k == "DNS"]
+    return names
+
+
 async def _handle(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     batcher: Batcher,
     transport: Transport,
     max_bytes: int,
+    cert_agency: CertAgency | None = None,
 ) -> None:
     peer = writer.get_extra_info("peername") or ("", 0)
     conn = f"{transport}:{peer[0]}:{peer[1]}:{next(_conn_ids)}:{time.time_ns()}"
     seq = 0
+    agency: str | None = None
+    if cert_agency is not None:
+        names = cert_names(writer.get_extra_info("peercert"))
+        agency = cert_agency(names)
+        if agency is None:  # a valid certificate, but no agency owns it: refuse the connection
+            log.warning(
+                "tls client %s with certificate names %s belongs to no agency; closed", peer[0], names
+            )
+            metrics.COLLECTOR_DROPPED.labels(transport, "unknown_client_certificate").inc()
+            writer.close()
+            return
     try:
         while True:
             got = await _read_frame(reader, max_bytes)
@@ -132,7 +160,7 @@ async def _handle(
             if not data.strip() and not truncated:
                 continue
             await batcher.submit(
-                Frame(data, "syslog", transport, str(peer[0]), conn, seq, _now(), truncated=truncated)
+                Frame(data, "syslog", transport, str(peer[0]), conn, seq, _now(), agency, truncated)
             )
             seq += 1
     except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as e:
@@ -147,11 +175,14 @@ async def start_stream(
     port: int,
     max_bytes: int,
     ssl_context: ssl.SSLContext | None = None,
+    cert_agency: CertAgency | None = None,
 ) -> asyncio.Server:
+    """TCP (or TLS with ``ssl_context``) listener. With ``cert_agency``, the TLS context must require
+    client certificates; each connection then belongs to the agency its certificate maps to."""
     transport: Transport = "tls" if ssl_context else "tcp"
     # The reader limit bounds per-connection memory; longer lines go through the oversize path.
     return await asyncio.start_server(
-        lambda r, w: _handle(r, w, batcher, transport, max_bytes),
+        lambda r, w: _handle(r, w, batcher, transport, max_bytes, cert_agency),
         host,
         port,
         limit=max_bytes + 1,

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +68,10 @@ class CollectorSettings(_Frozen):
     syslog_tls_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    """When set, TLS clients must present a certificate signed by this CA, and the certificate's
+    name (subject CN or a DNS SAN) must be one of an agency's ``tls_client_names``: that agency owns
+    everything sent over the connection, as with an HTTP token."""
     max_message_bytes: int = Field(default=65_536, ge=256)
     max_request_bytes: int = Field(default=10_485_760, ge=1024)
     batch_max: int = Field(default=500, ge=1)
@@ -119,6 +123,8 @@ class AgencySettings(_Frozen):
     ingest_tokens: tuple[str, ...] = ()
     default_system: str = "unknown"
     """System for events this agency posts over HTTP when no source entry names one."""
+    tls_client_names: tuple[str, ...] = ()
+    """Certificate names (CN or DNS SAN) of this agency's syslog TLS clients."""
 
     @field_validator("ingest_tokens")
     @classmethod
@@ -168,6 +174,13 @@ class Settings(_Frozen):
         digest = hash_token(token)
         for a in self.agencies:
             if any(hmac.compare_digest(digest, t) for t in a.ingest_tokens):
+                return a
+        return None
+
+    def agency_for_cert_names(self, names: Sequence[str]) -> AgencySettings | None:
+        wanted = {n.lower() for n in names}
+        for a in self.agencies:
+            if wanted & {n.lower() for n in a.tls_client_names}:
                 return a
         return None
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
 import uvicorn
@@ -73,7 +73,18 @@ async def start_listeners(settings: Settings, batcher: Batcher) -> list[Any]:
             raise ValueError("collector.syslog_tls_port needs collector.tls_cert and collector.tls_key")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(c.tls_cert, c.tls_key)
-        handles.append(await start_stream(batcher, c.host, c.syslog_tls_port, c.max_message_bytes, ctx))
+        cert_agency = None
+        if c.tls_client_ca is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile=c.tls_client_ca)
+
+            def cert_agency(names: Sequence[str]) -> str | None:
+                agency = settings.agency_for_cert_names(names)
+                return agency.code if agency else None
+
+        handles.append(
+            await start_stream(batcher, c.host, c.syslog_tls_port, c.max_message_bytes, ctx, cert_agency)
+        )
     log.info(
         "syslog listening: udp=%s tcp=%s tls=%s", c.syslog_udp_port, c.syslog_tcp_port, c.syslog_tls_port
     )
