@@ -140,6 +140,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from citysoc.evidence import commands
+
+    return commands.run(args, _settings(args))
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from citysoc.detection import offline
 
@@ -186,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
         r = rt.add_parser(name, parents=[common], help=text)
         r.add_argument("paths", nargs="+")
     s.set_defaults(fn=cmd_rules)
+
+    s = sub.add_parser("evidence", parents=[common], help="signed evidence archives for investigators")
+    et = s.add_subparsers(dest="evidence_cmd", required=True)
+    et.add_parser("keygen", parents=[common], help="create the center's Ed25519 signing key")
+    ex = et.add_parser("export", parents=[common], help="export events (and the alerts naming them), signed")
+    ex.add_argument("--alert", action="append", help="alert id (repeatable): exports its events too")
+    ex.add_argument("--event", action="append", help="event id (repeatable)")
+    ex.add_argument("--out", required=True, help="archive path (.tar)")
+    ex.add_argument("--by", help="who exports (default: the OS user)")
+    ex.add_argument("--reason", required=True, help="case or request this export answers")
+    vf = et.add_parser("verify", parents=[common], help="check every hash and the signature")
+    vf.add_argument("archive")
+    vf.add_argument("--public-key", help="trusted public key (default: evidence.public_key)")
+    s.set_defaults(fn=cmd_evidence)
 
     s = sub.add_parser(
         "detect", parents=[common], help="offline: evaluate rules over a JSONL file of flattened events"

@@ -101,6 +101,13 @@ class DetectionSettings(_Frozen):
     """How often the worker checks the rule files for changes (SIGHUP reloads at once)."""
 
 
+class EvidenceSettings(_Frozen):
+    signing_key: Path = Path("data/evidence/signing.key")
+    """The center's Ed25519 private key (PEM) that signs evidence manifests (`citysoc evidence keygen`)."""
+    public_key: Path = Path("data/evidence/signing.pub")
+    """The trusted public key that `citysoc evidence verify` checks signatures against."""
+
+
 class SourceSettings(_Frozen):
     """One entry of the sources registry: how the collector attributes what it receives."""
 
@@ -151,6 +158,7 @@ class Settings(_Frozen):
     api: ApiSettings = ApiSettings()
     detection: DetectionSettings = DetectionSettings()
     auth: AuthSettings = AuthSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     agencies: tuple[AgencySettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
 
