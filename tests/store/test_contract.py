@@ -358,3 +358,27 @@ def test_closed_store(store: Store) -> None:
     assert store.ping() is False
     with pytest.raises(StoreError):
         store.get_event(stable_id("test", 1))
+
+
+def test_monitoring_rollups_per_source_and_minute(store: Store) -> None:
+    from citysoc.store.base import SourceActivity
+
+    t = T0.replace(second=10, microsecond=0)
+    store.insert_events(
+        [event(1, t), event(2, t + timedelta(seconds=20)), event(3, t + timedelta(minutes=2))]
+    )
+    store.insert_events([event(4, t, source_ip="10.9.9.9", agency="water", system="scada")])
+    store.insert_dead_letters([dead(1, t + timedelta(seconds=5)), dead(2, t + timedelta(seconds=6))])
+    store.insert_alerts([alert(1, t + timedelta(seconds=30)), alert(2, t + timedelta(minutes=5))])
+    start = t.replace(second=0)
+    got = store.monitoring(start, start + timedelta(minutes=3))
+    assert got == [
+        SourceActivity("police", "cad", "", 0, 0, 0, 1, None),
+        SourceActivity("police", "cad", "10.1.2.3", 3, len(b"message 1") * 3, 0, 0, t + timedelta(minutes=2)),
+        SourceActivity("water", "", "10.0.0.9", 0, 2 * len(b"\x00\xff bad"), 2, 0, t + timedelta(seconds=6)),
+        SourceActivity("water", "scada", "10.9.9.9", 1, len(b"message 4"), 0, 0, t),
+    ]
+    # The range is by minute: [start+1min, start+3min) sees only event 3; the agency filter applies.
+    later = store.monitoring(start + timedelta(minutes=1), start + timedelta(minutes=3), agency="police")
+    assert [(a.source, a.events) for a in later] == [("10.1.2.3", 1)]
+    assert store.monitoring(start, start + timedelta(minutes=10), agency="nobody") == []

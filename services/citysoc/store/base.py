@@ -44,6 +44,24 @@ class AlertQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceActivity:
+    """What one agency/system/source sent in a time range (from the per-minute monitoring rollups).
+
+    For events and dead letters ``source`` is the sending address; alerts count against their agency
+    and system with ``source`` ''. ``last_seen`` is None when only alerts were counted.
+    """
+
+    agency: str
+    system: str
+    source: str
+    events: int
+    bytes: int
+    errors: int
+    alerts: int
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     events: int
     distinct_events: int
@@ -80,6 +98,11 @@ class Store(Protocol):
     def get_alert(self, alert_id: str) -> Alert | None: ...
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def monitoring(self, since: datetime, until: datetime, agency: str | None = None) -> list[SourceActivity]:
+        """Activity per (agency, system, source) in minutes ``since <= minute < until``, sorted by
+        agency, system, source. Counts follow inserts: a batch stored twice counts twice here."""
+        ...
 
     def get_watermark(self, name: str) -> datetime | None: ...
 

@@ -44,7 +44,7 @@ from citysoc.core.config import StoreSettings
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
-from citysoc.store.base import AlertQuery, Counts, StoreError, StoreUnavailable
+from citysoc.store.base import AlertQuery, Counts, SourceActivity, StoreError, StoreUnavailable
 from citysoc.store.schema import migrations, quote_identifier, split_statements
 
 T = TypeVar("T")
@@ -127,6 +127,7 @@ class ClickHouseStore:
         self._db = settings.database
         db = quote_identifier(settings.database)
         self._t_events, self._t_alerts = f"{db}.events", f"{db}.alerts"
+        self._t_mon = f"{db}.monitoring_minute"
         self._t_dead, self._t_wm, self._t_mig = (
             f"{db}.dead_letters",
             f"{db}.watermarks",
@@ -365,6 +366,28 @@ class ClickHouseStore:
         )
         with self._errors("dead_letters"):
             return [rows.row_to_dead(r) for r in found]
+
+    def monitoring(self, since: datetime, until: datetime, agency: str | None = None) -> list[SourceActivity]:
+        cond = "minute >= toStartOfMinute(fromUnixTimestamp64Micro({since:Int64}, 'UTC'))"
+        cond += " AND minute < fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
+        params: dict[str, Any] = {"since": rows.micros(since), "until": rows.micros(until)}
+        if agency is not None:
+            cond += " AND agency = {agency:String}"
+            params["agency"] = agency
+        found = self._select(
+            "monitoring",
+            "SELECT agency, system, source, sum(events), sum(bytes), sum(errors), sum(alerts),"
+            f" max(last_seen) FROM {self._t_mon} WHERE {cond}"
+            " GROUP BY agency, system, source ORDER BY agency, system, source",
+            params,
+        )
+        out = []
+        for ag, system, source, events, size, errors, alerts, last in found:
+            seen = utc(last) if last is not None and last.timestamp() > 0 else None
+            out.append(
+                SourceActivity(ag, system, source, int(events), int(size), int(errors), int(alerts), seen)
+            )
+        return out
 
     def get_watermark(self, name: str) -> datetime | None:
         found = self._select(

@@ -21,12 +21,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from citysoc.core.alert import Alert
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
-from citysoc.store.base import AlertQuery, Counts, StoreError
+from citysoc.store.base import AlertQuery, Counts, SourceActivity, StoreError
 
 
 class MemoryStore:
@@ -41,6 +42,7 @@ class MemoryStore:
         self._dead: dict[str, DeadLetter] = {}
         self._watermarks: dict[str, datetime] = {}
         self._event_rows = 0
+        self._rollup: dict[tuple[datetime, str, str, str], list[Any]] = {}
         self._alert_rows = 0
 
     def _check(self) -> None:
@@ -66,6 +68,15 @@ class MemoryStore:
             self._event_rows += _distinct(e.event_id for e in normalised)
             for e in normalised:
                 self._events[e.event_id] = e
+                self._roll(
+                    e.received_at,
+                    e.agency,
+                    e.system,
+                    e.source_ip,
+                    events=1,
+                    size=len(e.raw),
+                    seen=e.received_at,
+                )
 
     def insert_alerts(self, alerts: Sequence[Alert]) -> None:
         try:
@@ -77,6 +88,7 @@ class MemoryStore:
             self._alert_rows += _distinct(a.alert_id for a in normalised)
             for a in normalised:
                 self._alerts[a.alert_id] = a
+                self._roll(a.detected_at, a.agency, a.system, "", alerts=1)
 
     def insert_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         try:
@@ -87,6 +99,9 @@ class MemoryStore:
             self._check()
             for d in normalised:
                 self._dead[d.dead_id] = d
+                self._roll(
+                    d.received_at, d.agency, "", d.source_ip, errors=1, size=len(d.raw), seen=d.received_at
+                )
 
     def get_event(self, event_id: str) -> Event | None:
         try:
@@ -144,6 +159,43 @@ class MemoryStore:
             found = list(self._dead.values())
         found.sort(key=lambda d: (d.received_at, d.dead_id), reverse=True)
         return found[: max(0, limit)]
+
+    def _roll(
+        self,
+        when: datetime,
+        agency: str,
+        system: str,
+        source: str,
+        *,
+        events: int = 0,
+        size: int = 0,
+        errors: int = 0,
+        alerts: int = 0,
+        seen: datetime | None = None,
+    ) -> None:
+        """The per-minute rollup, as ClickHouse's materialized views keep it: one count per insert."""
+        key = (when.replace(second=0, microsecond=0), agency, system, source)
+        row = self._rollup.setdefault(key, [0, 0, 0, 0, None])
+        row[0] += events
+        row[1] += size
+        row[2] += errors
+        row[3] += alerts
+        if seen is not None and (row[4] is None or seen > row[4]):
+            row[4] = seen
+
+    def monitoring(self, since: datetime, until: datetime, agency: str | None = None) -> list[SourceActivity]:
+        low, high = utc(since).replace(second=0, microsecond=0), utc(until)
+        totals: dict[tuple[str, str, str], list[Any]] = {}
+        with self._lock:
+            self._check()
+            for (minute, ag, system, source), row in self._rollup.items():
+                if low <= minute < high and (agency is None or ag == agency):
+                    t = totals.setdefault((ag, system, source), [0, 0, 0, 0, None])
+                    for i in range(4):
+                        t[i] += row[i]
+                    if row[4] is not None and (t[4] is None or row[4] > t[4]):
+                        t[4] = row[4]
+        return [SourceActivity(*key, *vals) for key, vals in sorted(totals.items())]
 
     def get_watermark(self, name: str) -> datetime | None:
         with self._lock:
