@@ -226,6 +226,10 @@ def test_metrics_expose_stage_counters_and_latencies(start_embedded: Any, helper
         'citysoc_source_bytes_total{agency="hcm-dost",source="127.0.0.1"}',
     ):
         assert needle in text, needle
+    mon = httpx.get(f"{emb.url}/api/v1/monitoring", headers=h["auth"](h["ADMIN"])).json()["items"]
+    src = next(m for m in mon if m["source"] == "127.0.0.1" and m["agency"] == "hcm-dost")
+    assert src["events"] == 1 and src["system"] == "mail" and src["silent"] is False and src["last_seen"]
+    assert any(m["alerts"] == 1 and m["source"] == "" for m in mon)
     names = {
         line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
     }

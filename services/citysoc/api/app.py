@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from citysoc.api.alerts.router import router as alerts_router
 from citysoc.api.events.router import router as events_router
+from citysoc.api.monitoring.router import router as monitoring_router
 from citysoc.core.config import Settings
 from citysoc.store.base import Store
 from citysoc.web.app import create_app
@@ -26,4 +27,5 @@ def create_api(settings: Settings, store: Store, mode: Literal["embedded", "api"
     app = create_app("citysoc", settings, health, store=store)
     app.include_router(alerts_router)
     app.include_router(events_router)
+    app.include_router(monitoring_router)
     return app
