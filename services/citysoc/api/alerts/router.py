@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from citysoc.api.alerts import service
 from citysoc.api.alerts.models import AlertOut, AlertPage
+from citysoc.api.deps import get_store
 from citysoc.core.alert import Level
 from citysoc.core.event import utc
 from citysoc.store.base import AlertQuery, Store
@@ -18,15 +19,10 @@ from citysoc.web.auth import Principal, require_admin
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("", response_model=AlertPage)
 async def list_alerts(
     _: Annotated[Principal, Depends(require_admin)],
-    store: Annotated[Store, Depends(_store)],
+    store: Annotated[Store, Depends(get_store)],
     agency: str | None = None,
     rule_id: str | None = None,
     level: Level | None = None,
@@ -56,7 +52,7 @@ async def list_alerts(
 async def get_alert(
     alert_id: uuid.UUID,
     _: Annotated[Principal, Depends(require_admin)],
-    store: Annotated[Store, Depends(_store)],
+    store: Annotated[Store, Depends(get_store)],
 ) -> AlertOut:
     a = await service.get_alert(store, str(alert_id))
     if a is None:

@@ -6,24 +6,20 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from citysoc.api.deps import get_store
 from citysoc.store.base import Store
 from citysoc.web.auth import Principal, require_admin
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("/events/{event_id}")
 async def get_event(
     event_id: uuid.UUID,
     _: Annotated[Principal, Depends(require_admin)],
-    store: Annotated[Store, Depends(_store)],
+    store: Annotated[Store, Depends(get_store)],
 ) -> dict[str, Any]:
     """The stored envelope (``schemas/event.schema.json``), raw bytes exactly as received."""
     e = await asyncio.to_thread(store.get_event, str(event_id))
@@ -35,7 +31,7 @@ async def get_event(
 @router.get("/dead-letters")
 async def list_dead_letters(
     _: Annotated[Principal, Depends(require_admin)],
-    store: Annotated[Store, Depends(_store)],
+    store: Annotated[Store, Depends(get_store)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Newest dead letters with reason and raw bytes (base64), for operators."""

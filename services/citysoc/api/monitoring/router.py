@@ -7,8 +7,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from citysoc.api.deps import get_store
 from citysoc.core.event import utc
 from citysoc.store.base import Store
 from citysoc.web.auth import Principal, require_admin
@@ -16,15 +17,10 @@ from citysoc.web.auth import Principal, require_admin
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("/monitoring")
 async def monitoring(
     _: Annotated[Principal, Depends(require_admin)],
-    store: Annotated[Store, Depends(_store)],
+    store: Annotated[Store, Depends(get_store)],
     since: datetime | None = None,
     until: datetime | None = None,
     agency: str | None = None,
