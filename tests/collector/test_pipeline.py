@@ -152,3 +152,18 @@ def test_auditd_over_syslog_and_bare() -> None:
     assert ev.event_time == datetime(2025, 11, 23, 10, 0, 0, 500000, tzinfo=UTC)
     bare = process(frame(("node=db01 " + rec).encode()), CTX)
     assert isinstance(bare, Event) and bare.format == "auditd" and bare.source_host == "db01"
+
+
+def test_security_level_comes_from_the_sources_registry() -> None:
+    s = Settings.model_validate(
+        {
+            "agencies": [{"code": "q1"}],
+            "sources": [{"agency": "q1", "system": "web", "security_level": 3, "cidrs": ["10.3.0.0/16"]}],
+        }
+    )
+    ctx = PipelineContext.create("c1", SourceRegistry(s), "Asia/Ho_Chi_Minh")
+    ev = process(frame(b"<13>1 - h a - - - x", peer="10.3.1.1"), ctx)
+    assert isinstance(ev, Event) and (ev.system, ev.security_level) == ("web", 3)
+    other = process(frame(b"<13>1 - h a - - - x", peer="192.0.2.7"), ctx)
+    assert isinstance(other, Event) and other.security_level == 0
+    assert Event.from_json(ev.to_json()).security_level == 3

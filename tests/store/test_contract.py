@@ -382,3 +382,18 @@ def test_monitoring_rollups_per_source_and_minute(store: Store) -> None:
     later = store.monitoring(start + timedelta(minutes=1), start + timedelta(minutes=3), agency="police")
     assert [(a.source, a.events) for a in later] == [("10.1.2.3", 1)]
     assert store.monitoring(start, start + timedelta(minutes=10), agency="nobody") == []
+
+
+def test_retention_by_security_level(store: Store) -> None:
+    # Defaults: level 1 keeps 180 days, level 5 ten years (both configurable).
+    old = datetime(2024, 1, 1, tzinfo=UTC)
+    fresh = datetime.now(UTC) - timedelta(days=1)
+    store.insert_events(
+        [event(1, old, security_level=1), event(2, old, security_level=5), event(3, fresh, security_level=1)]
+    )
+    # ClickHouse may already drop an expired row while writing it; after apply_retention() it is gone.
+    store.apply_retention()
+    assert store.get_event(stable_id("test", 1)) is None  # level 1, older than 180 days
+    kept = store.get_event(stable_id("test", 2))
+    assert kept is not None and kept.security_level == 5
+    assert store.get_event(stable_id("test", 3)) is not None

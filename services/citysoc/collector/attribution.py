@@ -24,6 +24,7 @@ class Attribution:
     agency: str
     system: str
     attributed: bool
+    security_level: int = 0
 
 
 class SourceRegistry:
@@ -31,6 +32,7 @@ class SourceRegistry:
         self._nets: list[tuple[_Net, str, str]] = []
         self._hosts: dict[str, list[tuple[str, str]]] = {}
         self._default_system = {a.code: a.default_system for a in settings.agencies}
+        self._levels = {(s.agency, s.system): s.security_level for s in settings.sources}
         for s in settings.sources:
             for c in s.cidrs:
                 self._nets.append((ipaddress.ip_network(c, strict=False), s.agency, s.system))
@@ -73,8 +75,8 @@ class SourceRegistry:
             hit = self._by_host(host, token_agency) if host else None
             hit = hit or self._by_ip(source_ip, token_agency)
             system = hit[1] if hit else self._default_system.get(token_agency, "unknown")
-            return Attribution(token_agency, system, True)
+            return Attribution(token_agency, system, True, self._levels.get((token_agency, system), 0))
         hit = self._by_ip(source_ip, None) or (self._by_host(host, None) if host else None)
         if hit:
-            return Attribution(hit[0], hit[1], True)
+            return Attribution(hit[0], hit[1], True, self._levels.get(hit, 0))
         return Attribution(UNATTRIBUTED, UNATTRIBUTED, False)

@@ -114,6 +114,7 @@ def attribute(p: Normalized, frame: Frame, ctx: PipelineContext) -> Event:
         logsource=p.logsource,
         collector=ctx.collector,
         attributed=who.attributed,
+        security_level=who.security_level,
     )
 
 

@@ -42,6 +42,21 @@ class StoreSettings(_Frozen):
     database: str = "citysoc"
     username: str = "default"
     password: str = ""
+    retention_days: dict[int, int] = Field(
+        default_factory=lambda: {0: 365, 1: 180, 2: 365, 3: 1095, 4: 1825, 5: 3650}
+    )
+    """Days events are kept, per security level of their system (0: unknown). The defaults are an
+    assumption, not from a regulation: set them per the city's policy. Enforced by a ClickHouse TTL."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, v: dict[int, int]) -> dict[int, int]:
+        defaults = {0: 365, 1: 180, 2: 365, 3: 1095, 4: 1825, 5: 3650}
+        if set(v) - set(defaults):
+            raise ValueError("retention_days keys are security levels 0-5")
+        if any(days < 1 for days in v.values()):
+            raise ValueError("retention_days values must be at least 1 day")
+        return {**defaults, **v}
 
 
 class BusSettings(_Frozen):
@@ -113,6 +128,8 @@ class SourceSettings(_Frozen):
 
     agency: str
     system: str
+    security_level: int = Field(default=0, ge=0, le=5)
+    """The system's approved security level 1-5 (0: not yet classified)."""
     cidrs: tuple[str, ...] = ()
     hostnames: tuple[str, ...] = ()
 

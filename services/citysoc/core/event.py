@@ -99,6 +99,9 @@ class Event:
     logsource: Logsource = Logsource()
     collector: str = ""
     attributed: bool = True
+    security_level: int = 0
+    """Security level 1-5 of the information system (Decree 85/2016) from the sources registry; 0 when
+    unknown. Retention in the store depends on it."""
 
     def raw_text(self) -> str:
         """The raw message as text, undecodable bytes replaced (for keyword search and display)."""
@@ -130,6 +133,7 @@ class Event:
             "fields": dict(self.fields),
             "collector": self.collector,
             "attributed": self.attributed,
+            "security_level": self.security_level,
         }
 
     def to_json(self) -> bytes:
@@ -167,6 +171,7 @@ class Event:
             logsource=Logsource(ls.get("product"), ls.get("service"), ls.get("category")),
             collector=str(d.get("collector", "")),
             attributed=bool(d.get("attributed", True)),
+            security_level=int(d.get("security_level", 0)),
         )
 
     @classmethod

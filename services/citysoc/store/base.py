@@ -99,6 +99,11 @@ class Store(Protocol):
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
+    def apply_retention(self) -> None:
+        """Delete events older than their security level's retention now. ClickHouse also drops them
+        in background merges, and may not store an already-expired row at all."""
+        ...
+
     def monitoring(self, since: datetime, until: datetime, agency: str | None = None) -> list[SourceActivity]:
         """Activity per (agency, system, source) in minutes ``since <= minute < until``, sorted by
         agency, system, source. Counts follow inserts: a batch stored twice counts twice here."""

@@ -84,6 +84,16 @@ class _Target(NamedTuple):
         return f"chdb://{self.path}" if self.kind == "chdb" else f"{self.kind}://{self.host}:{self.port}"
 
 
+def retention_ttl(days_by_level: dict[int, int]) -> str:
+    """The events TTL expression for a retention policy (days per security level; level 0 = unknown).
+
+    Only integers from validated settings reach the SQL text."""
+    cases = ", ".join(
+        f"security_level = {int(level)}, {int(days)}" for level, days in sorted(days_by_level.items())
+    )
+    return f"toDateTime(received_at) + toIntervalDay(multiIf({cases}, {int(days_by_level.get(0, 365))}))"
+
+
 def parse_dsn(settings: StoreSettings) -> _Target:
     """Resolve ``settings.dsn``; chDB paths become absolute (relative to the working directory)."""
     dsn = settings.dsn
@@ -125,6 +135,7 @@ class ClickHouseStore:
         if self._target.path is not None:
             self._target.path.mkdir(parents=True, exist_ok=True)
         self._db = settings.database
+        self._retention = dict(settings.retention_days)
         db = quote_identifier(settings.database)
         self._t_events, self._t_alerts = f"{db}.events", f"{db}.alerts"
         self._t_mon = f"{db}.monitoring_minute"
@@ -247,6 +258,14 @@ class ClickHouseStore:
                 row = [m.version, m.name, datetime.now(UTC)]
                 cols = (("version", "UInt32"), ("name", "String"), ("applied_at", rows.TS))
                 self._insert("migrate", "schema_migrations", cols, [row])
+            # Retention is configuration: (re)apply the TTL for the current policy on every start.
+            self._command(
+                "retention", f"ALTER TABLE {self._t_events} MODIFY TTL {retention_ttl(self._retention)}"
+            )
+
+    def apply_retention(self) -> None:
+        """Delete expired events now (ClickHouse otherwise applies the TTL during background merges)."""
+        self._command("apply_retention", f"OPTIMIZE TABLE {self._t_events} FINAL")
 
     # -- writes ---------------------------------------------------------------------------------------
 

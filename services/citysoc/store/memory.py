@@ -19,11 +19,12 @@ Semantics matched on purpose (see also ``citysoc.store.clickhouse``):
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from citysoc.core.alert import Alert
+from citysoc.core.config import StoreSettings
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
@@ -33,7 +34,8 @@ from citysoc.store.base import AlertQuery, Counts, SourceActivity, StoreError
 class MemoryStore:
     """``citysoc.store.base.Store`` in process memory. Thread-safe (one lock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, retention_days: Mapping[int, int] | None = None) -> None:
+        self._retention = dict(retention_days or StoreSettings().retention_days)
         self._lock = threading.Lock()
         self._migrated = False
         self._closed = False
@@ -159,6 +161,15 @@ class MemoryStore:
             found = list(self._dead.values())
         found.sort(key=lambda d: (d.received_at, d.dead_id), reverse=True)
         return found[: max(0, limit)]
+
+    def apply_retention(self) -> None:
+        now = datetime.now(UTC)
+        with self._lock:
+            self._check()
+            for eid, e in list(self._events.items()):
+                days = self._retention.get(e.security_level, self._retention.get(0, 365))
+                if e.received_at + timedelta(days=days) < now:
+                    del self._events[eid]
 
     def _roll(
         self,

@@ -49,6 +49,7 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("field_map", "Map(String, String)"),
     ("collector", LC),
     ("attributed", "Bool"),
+    ("security_level", "UInt8"),
 )
 
 ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -147,6 +148,7 @@ def event_to_row(e: Event) -> list[Any]:
         {str(k): field_text(v) for k, v in e.fields.items()},
         e.collector,
         bool(e.attributed),
+        int(e.security_level),
     ]
 
 
@@ -169,6 +171,7 @@ def row_to_event(row: Sequence[Any]) -> Event:
         logsource=Logsource(r["ls_product"] or None, r["ls_service"] or None, r["ls_category"] or None),
         collector=r["collector"],
         attributed=bool(r["attributed"]),
+        security_level=int(r["security_level"]),
     )
 
 
