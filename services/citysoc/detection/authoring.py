@@ -12,7 +12,17 @@ fails with the load error. One :class:`RuleTestResult` per rule (per file when n
 Sample line: a JSON object ``{"fields": {...}, "logsource": {"product", "service", "category"},
 "raw": "...", "format": "..."}``; ``raw`` and ``format`` are optional (format defaults to ``evtx_json``
 for product windows, else ``unknown``). Blank lines are ignored. The envelope values (ids, times,
-agency) are fixed dummies.
+agency) are fixed dummies unless the line sets ``"time"`` (ISO 8601) or ``"agency"``.
+
+Files with correlation rules (a document with ``correlation:``) are loaded together with every other
+rule file of the run, so they can reference base rules in other files, and their samples are
+*sequences*: consecutive lines with the same ``"sequence"`` label (default: the whole file) are fed in
+order, each line's ``"time"`` (default: one second after the previous line) as event time, through
+the base rules and the correlation state machine (:mod:`citysoc.detection.correlation`). In
+``X.tp.jsonl`` each sequence must make each correlation rule of ``X.yml`` fire, and gt/gte rules not
+before the sequence's last line; in ``X.tn.jsonl`` no sequence may make one fire (windows are closed
+at the end of each sequence, so lt/lte/eq/neq rules are decided too). One result per correlation
+rule, counting sequences; base rules defined in a correlation file get no separate result.
 
 ``check_rules(paths)``: pySigma's built-in validators plus the SigmaHQ validators (as ``sigma check``
 runs them, all rules through one validator set so uniqueness checks work), plus "loads and compiles in
@@ -26,11 +36,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 import orjson
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
@@ -39,7 +50,8 @@ from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssue
 from sigma.validators.core import validators as core_validators
 from sigma.validators.sigmahq import validators as sigmahq_validators
 
-from citysoc.core.event import FORMATS, Event, Format, Logsource, stable_id
+from citysoc.core.event import FORMATS, Event, Format, Logsource, stable_id, utc
+from citysoc.detection.correlation import CorrelationEngine
 from citysoc.detection.engine import Engine, LoadError, rule_files
 
 Severity = Literal["error", "high", "medium", "low"]
@@ -116,11 +128,17 @@ def sample_event(obj: object, source: str) -> Event:
     fmt = obj.get("format") or ("evtx_json" if product == "windows" else "unknown")
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
+    time, agency = obj.get("time"), obj.get("agency") or "sample"
+    if time is not None and not isinstance(time, str):
+        raise ValueError('"time" must be an ISO 8601 string')
+    if not isinstance(agency, str):
+        raise ValueError('"agency" must be a string')
+    event_time = utc(datetime.fromisoformat(time)) if time is not None else _EPOCH
     return Event(
         event_id=stable_id("sample", source),
-        received_at=_EPOCH,
-        event_time=_EPOCH,
-        agency="sample",
+        received_at=event_time,
+        event_time=event_time,
+        agency=agency,
         system="sample",
         source_host=str(fields.get("hostname") or fields.get("Computer") or ""),
         source_ip="",
@@ -134,21 +152,30 @@ def sample_event(obj: object, source: str) -> Event:
 
 def _read_samples(path: Path) -> tuple[list[tuple[str, Event]], list[str]]:
     """(``[(location, event)]``, errors) for a JSONL sample file."""
+    samples, errors, _ = _read_sample_lines(path)
+    return samples, errors
+
+
+def _read_sample_lines(path: Path) -> tuple[list[tuple[str, Event]], list[str], list[tuple[str, bool]]]:
+    """(samples, errors, ``("sequence" label, has "time")`` of each sample) for a JSONL sample file."""
     samples: list[tuple[str, Event]] = []
+    labels: list[tuple[str, bool]] = []
     errors: list[str] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        return [], [f"{path.name}: cannot read: {e}"]
+        return [], [f"{path.name}: cannot read: {e}"], []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{path.name}:{n}"
         try:
-            samples.append((where, sample_event(orjson.loads(line), f"{path}:{n}")))
+            obj = orjson.loads(line)
+            samples.append((where, sample_event(obj, f"{path}:{n}")))
+            labels.append((str(obj.get("sequence", "")), obj.get("time") is not None))
         except (orjson.JSONDecodeError, ValueError) as e:
             errors.append(f"{where}: bad sample: {e}")
-    return samples, errors
+    return samples, errors, labels
 
 
 def _samples_path(rule_path: Path, kind: str) -> Path:
@@ -162,7 +189,10 @@ def test_rules(paths: Sequence[Path]) -> list[RuleTestResult]:
     files = rule_files(paths, errors)
     results.extend(RuleTestResult(e.path, None, "", False, 0, 0, 0, 0, (e.reason,)) for e in errors)
     for path in files:
-        results.extend(_test_file(path))
+        if _has_correlation(path):
+            results.extend(_test_correlation_file(path, [f for f in files if f != path]))
+        else:
+            results.extend(_test_file(path))
     return results
 
 
@@ -198,6 +228,98 @@ def _test_file(path: Path) -> list[RuleTestResult]:
                 tp_matched=len(tp) - len(missed),
                 tn_total=len(tn),
                 tn_hits=len(false_pos),
+                failures=tuple(failures),
+            )
+        )
+    return out
+
+
+def _has_correlation(path: Path) -> bool:
+    """Whether the file holds a correlation rule (unreadable or broken YAML: no; the loader reports it)."""
+    try:
+        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return any(isinstance(d, dict) and "correlation" in d for d in docs)
+
+
+def _sequences(
+    samples: Sequence[tuple[str, Event]], labels: Sequence[tuple[str, bool]]
+) -> list[tuple[str, list[tuple[str, Event]]]]:
+    """Consecutive samples with one label form a sequence; times default to 1 s after the previous."""
+    out: list[tuple[str, list[tuple[str, Event]]]] = []
+    previous: datetime | None = None
+    for (where, ev), (label, timed) in zip(samples, labels, strict=True):
+        if not out or out[-1][0] != label:
+            out.append((label, []))
+            previous = None
+        if not timed and previous is not None:
+            t = previous + timedelta(seconds=1)
+            ev = dataclasses.replace(ev, event_time=t, received_at=t)
+        previous = ev.event_time
+        out[-1][1].append((where, ev))
+    return out
+
+
+def _sequence_name(label: str, seq: Sequence[tuple[str, Event]]) -> str:
+    """``rule.tp.jsonl:3-12 (sequence 'burst')``: where a failing sequence is."""
+    return f"{seq[0][0]}-{seq[-1][0].rsplit(':', 1)[1]} (sequence {label!r})"
+
+
+def _fired(engine: Engine, sequence: Sequence[tuple[str, Event]], rule_id: str) -> tuple[str | None, bool]:
+    """(where the rule first fired or None, whether that was the sequence's last line) for one run."""
+    state = CorrelationEngine.from_engine(engine)
+    for n, (where, ev) in enumerate(sequence):
+        if any(a.rule_id == rule_id for a in state.observe(ev, engine.match(ev))):
+            return where, n == len(sequence) - 1
+    last = sequence[-1][1].event_time if sequence else _EPOCH
+    closed = state.advance(last + timedelta(days=3650))  # close every window: lt/lte/eq/neq decide
+    return ("end of sequence" if any(a.rule_id == rule_id for a in closed) else None), True
+
+
+def _test_correlation_file(path: Path, context: Sequence[Path]) -> list[RuleTestResult]:
+    """Correlation rules of ``path`` against their sequence samples (see module doc)."""
+    engine = Engine.load([path, *context])  # references may point at base rules in other files
+    out = [
+        RuleTestResult(e.path, e.rule_id, e.title, False, 0, 0, 0, 0, (f"does not load: {e.reason}",))
+        for e in engine.errors
+        if e.path == path
+    ]
+    tp_path, tn_path = _samples_path(path, "tp"), _samples_path(path, "tn")
+    tp, tp_errors, tp_labels = _read_sample_lines(tp_path) if tp_path.is_file() else ([], [], [])
+    tn, tn_errors, tn_labels = _read_sample_lines(tn_path) if tn_path.is_file() else ([], [], [])
+    tp_seqs, tn_seqs = _sequences(tp, tp_labels), _sequences(tn, tn_labels)
+    for rule in (c for c in engine.correlations if c.path == path):
+        failures = [*tp_errors, *tn_errors]
+        if not tp and not tp_errors:
+            failures.append(f"no true-positive samples ({tp_path.name} missing or empty)")
+        missed = 0
+        for label, seq in tp_seqs:
+            name = _sequence_name(label, seq)
+            where, at_end = _fired(engine, seq, rule.rule_id)
+            if where is None:
+                failures.append(f"{name}: correlation did not fire")
+            elif rule.eager and not at_end:
+                failures.append(f"{name}: correlation fired early, at {where}")
+            if where is None or (rule.eager and not at_end):
+                missed += 1
+        hits = 0
+        for label, seq in tn_seqs:
+            name = _sequence_name(label, seq)
+            where, _ = _fired(engine, seq, rule.rule_id)
+            if where is not None:
+                failures.append(f"{name}: correlation fired at {where}")
+                hits += 1
+        out.append(
+            RuleTestResult(
+                path=path,
+                rule_id=rule.rule_id,
+                title=rule.title,
+                ok=not failures,
+                tp_total=len(tp_seqs),
+                tp_matched=len(tp_seqs) - missed,
+                tn_total=len(tn_seqs),
+                tn_hits=hits,
                 failures=tuple(failures),
             )
         )

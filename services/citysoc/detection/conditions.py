@@ -113,7 +113,7 @@ class FieldNode(Node):
         self.tests = tests
 
     def match(self, view: EventView) -> bool:
-        fv = view.by_key.get(self.field)  # not view.values(): saves a call on the hottest path
+        fv = view.by_key[self.field]  # not view.values(): saves a call on the hottest path
         if fv is None:
             return False
         for t in self.tests:  # noqa: SIM110

@@ -7,18 +7,25 @@ Contract:
   by pySigma, sent through its processing pipeline (:mod:`citysoc.detection.pipelines`), and compiled
   (:mod:`citysoc.detection.compiler`). Every rule that cannot be parsed or compiled becomes one
   :class:`LoadError` (path, rule id if known, reason); a broken file or rule never stops the others.
-  Correlation rules are reported as not supported yet. Rule ids must be unique (later duplicates are
+  Correlation rules are compiled into ``Engine.correlations`` (:mod:`citysoc.detection.correlation`;
+  one referencing an unknown or unloaded rule, or using an unsupported feature, is a LoadError with
+  the reason); ``match`` never evaluates them. Rule ids must be unique (later duplicates are
   errors); a rule without ``id`` gets a deterministic one derived from file name, position and title.
 * :meth:`Engine.match` is pure and synchronous: no I/O, no clock, no shared mutable state except a
   bounded prefilter cache. It returns one :class:`Hit` per matching rule, in load order.
-* Prefilter ("index"): candidates are cached per (event product, Channel, EventID). A rule is skipped
-  only when its logsource product differs, or when a Channel/EventID equality that the rule requires
-  at top level (usually pipeline-added) cannot hold. Everything else is always checked, so the
-  prefilter can let extra rules through but never drops a real match.
+* Routing: rules are grouped per (event product, service and category hints, Channel, EventID), once
+  per such key (cached, bounded). A rule leaves the route only when its logsource gate
+  (:mod:`citysoc.detection.logsource`) refuses the hints, or when a Channel/EventID equality that it
+  requires at top level (usually pipeline-added) cannot hold.
+* Prefilter: within a route, :class:`~citysoc.detection.index.RouteIndex` keeps only the rules one of
+  whose necessary literals occurs in the event (one Aho-Corasick scan). Both steps may let extra rules
+  through but never drop a real match; :meth:`Engine.match_full_scan` skips the literal prefilter and
+  must give the same hits (tests/detection/test_differential.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -41,8 +48,11 @@ from citysoc.detection.compiler import (
     compile_detection,
 )
 from citysoc.detection.conditions import Node
+from citysoc.detection.correlation.rules import CorrelationRuleInfo, compile_correlations
+from citysoc.detection.index import RouteIndex
 from citysoc.detection.logsource import LogsourceGate, event_product
 from citysoc.detection.pipelines import PipelineSet
+from citysoc.detection.profiling import Profiler
 from citysoc.detection.view import EventView
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -97,8 +107,22 @@ class _Key(Enum):
 
 type _ChannelKey = str | _Key
 type _EventIdKey = int | _Key
-type _Candidates = tuple[tuple[CompiledRule, LogsourceGate | None, Node | None], ...]
-"""(rule, gate still to check or None, node still to evaluate or None = already known true)."""
+type _RouteKey = tuple[str | None, str | None, str | None, _ChannelKey, _EventIdKey]
+"""(event product, service hint, category hint, Channel, EventID): everything routing depends on."""
+_SLOW = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """The rules that may fire on one kind of event: logsource gate passed, Channel/EventID possible.
+
+    ``nodes[i]`` is what remains to evaluate for ``rules[i]`` (None: nothing, it always matches here);
+    ``index`` prefilters positions by literal.
+    """
+
+    rules: tuple[CompiledRule, ...]
+    nodes: tuple[Node | None, ...]
+    index: RouteIndex
 
 
 def rule_files(paths: Iterable[Path], errors: list[LoadError] | None = None) -> list[Path]:
@@ -135,11 +159,14 @@ def rule_info(rule: SigmaRule, path: Path, rule_id: str) -> RuleInfo:
 class Engine:
     """Compiled rules plus the errors of the ones that could not be loaded."""
 
+    correlations: tuple[CorrelationRuleInfo, ...] = ()
+    """Compiled correlation rules (set by :meth:`from_sources`), run by ``CorrelationEngine``."""
+
     def __init__(self, compiled: Sequence[CompiledRule], errors: Sequence[LoadError] = ()) -> None:
         self._compiled = tuple(compiled)
         self.rules: list[RuleInfo] = [c.info for c in self._compiled]
         self.errors: list[LoadError] = list(errors)
-        self._cache: dict[tuple[str | None, _ChannelKey, _EventIdKey], _Candidates] = {}
+        self._routes: dict[_RouteKey, _Route] = {}
 
     # ------------------------------------------------------------------ loading
 
@@ -189,19 +216,24 @@ class Engine:
         pipelines = PipelineSet()
         compiled: list[CompiledRule] = []
         seen: dict[str, Path] = {}
+        correlations: list[tuple[Path, str, SigmaCorrelationRule]] = []
+        bases: list[tuple[str, SigmaRule]] = []  # every parsed base rule: references tell unknown from broken
         for path, index, rule in parsed:
             rid = _rule_id(rule, path, index)
             reason = None
-            if isinstance(rule, SigmaCorrelationRule):
-                reason = "correlation rules are not supported yet"
-            elif rule.errors:
+            if isinstance(rule, SigmaRule):
+                bases.append((rid, rule))
+            if rule.errors:
                 reason = "; ".join(f"{type(e).__name__}: {e}" for e in rule.errors)
             elif rid in seen:
                 reason = f"duplicate rule id (first loaded from {seen[rid]})"
             if reason is not None:
                 errors.append(LoadError(path, rid, reason, rule.title))
                 continue
-            assert isinstance(rule, SigmaRule)
+            if isinstance(rule, SigmaCorrelationRule):  # compiled below, once every base rule is known
+                correlations.append((path, rid, rule))
+                seen[rid] = path
+                continue
             try:
                 compiled.append(_compile(rule, path, rid, filters, pipelines))
                 seen[rid] = path
@@ -211,36 +243,83 @@ class Engine:
                 errors.append(LoadError(path, rid, f"{type(e).__name__}: {e}", rule.title))
             except Exception as e:  # a pySigma bug on one odd rule must not stop the load
                 errors.append(LoadError(path, rid, f"internal error {type(e).__name__}: {e}", rule.title))
-        return cls(compiled, errors)
+        infos, problems = compile_correlations(correlations, bases, {c.info.rule_id for c in compiled})
+        errors.extend(LoadError(p.path, p.rule_id, p.reason, p.title) for p in problems)
+        engine = cls(compiled, errors)
+        engine.correlations = tuple(infos)
+        return engine
 
     # ------------------------------------------------------------------ matching
 
     def match(self, event: Event) -> list[Hit]:
         """Every rule that matches ``event``, in load order. Pure and synchronous."""
-        # Keywords also search the raw message, but only where it is text (syslog family): for JSON
-        # shapes the fields already hold every value, and the JSON text would add its field names.
-        view = EventView(event.fields, event.raw if event.format in _TEXT_FORMATS else b"")
-        product = event_product(event)
-        hints = event.logsource
+        view = _view(event)
+        route = self._route(event, view)
+        rules, nodes = route.rules, route.nodes
         hits: list[Hit] = []
-        for c, gate, node in self._candidates(product, _channel_key(view), _event_id_key(view)):
-            if (gate is None or gate.allows(hints, product)) and (node is None or node.match(view)):
+        for i in route.index.candidates(view):
+            node = nodes[i]
+            if node is None or node.match(view):
+                c = rules[i]
                 hits.append(Hit(c.info, view.matched_fields(c.detection.fields, MATCHED_VALUE_LIMIT)))
         return hits
 
-    def _candidates(self, product: str | None, channel: _ChannelKey, event_id: _EventIdKey) -> _Candidates:
-        key = (product, channel, event_id)
-        found = self._cache.get(key)
-        if found is None:
-            found = tuple(
-                _candidate(c, channel, event_id)
+    def match_full_scan(self, event: Event) -> list[Hit]:
+        """:meth:`match` without the literal prefilter: every rule of the event's route is evaluated.
+
+        Same answer as :meth:`match` by contract (the differential tests check it); slow, for tests.
+        """
+        view = _view(event)
+        route = self._route(event, view)
+        return [
+            Hit(c.info, view.matched_fields(c.detection.fields, MATCHED_VALUE_LIMIT))
+            for c, node in zip(route.rules, route.nodes, strict=True)
+            if node is None or node.match(view)
+        ]
+
+    def match_profiled(self, event: Event, profiler: Profiler) -> list[Hit]:
+        """:meth:`match`, recording the prefilter time and each candidate rule's evaluation time and
+        hit into ``profiler``. Same hits; reads the clock, so it is for ``--profile`` only."""
+        clock = time.perf_counter
+        t0 = clock()
+        view = _view(event)
+        route = self._route(event, view)
+        candidates = route.index.candidates(view)
+        profiler.add_event(clock() - t0, len(candidates))
+        hits: list[Hit] = []
+        for i in candidates:
+            c, node = route.rules[i], route.nodes[i]
+            t1 = clock()
+            ok = node is None or node.match(view)
+            profiler.add_rule(c.info, clock() - t1, ok)
+            if ok:
+                hits.append(Hit(c.info, view.matched_fields(c.detection.fields, MATCHED_VALUE_LIMIT)))
+        return hits
+
+    def candidates(self, event: Event) -> list[RuleInfo]:
+        """The rules :meth:`match` would evaluate for ``event`` (after routing and the prefilter)."""
+        view = _view(event)
+        route = self._route(event, view)
+        return [route.rules[i].info for i in route.index.candidates(view)]
+
+    def _route(self, event: Event, view: EventView) -> _Route:
+        product = event_product(event)
+        hints = event.logsource
+        key = (product, hints.service, hints.category, _channel_key(view), _event_id_key(view))
+        route = self._routes.get(key)
+        if route is None:
+            _, _, _, channel, event_id = key
+            picked = [
+                (c, _node(c, channel, event_id))
                 for c in self._compiled
-                if _may_match(c, product, channel, event_id)
-            )
-            if len(self._cache) >= _CACHE_LIMIT:  # odd inputs (random EventIDs) must not grow memory
-                self._cache.clear()
-            self._cache[key] = found
-        return found
+                if c.gate.allows(hints, product) and _may_match(c.detection, channel, event_id)
+            ]
+            nodes = tuple(n for _, n in picked)
+            route = _Route(tuple(c for c, _ in picked), nodes, RouteIndex(nodes))
+            if len(self._routes) >= _CACHE_LIMIT:  # odd inputs (random EventIDs) must not grow memory
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
 
 def _compile(
@@ -262,7 +341,30 @@ def _compile(
     return CompiledRule(info, LogsourceGate.for_rule(rule.logsource), detection)
 
 
+def _view(event: Event) -> EventView:
+    # Keywords also search the raw message, but only where it is text (syslog family): for JSON
+    # shapes the fields already hold every value, and the JSON text would add its field names.
+    return EventView(event.fields, event.raw if event.format in _TEXT_FORMATS else b"")
+
+
+def _single(view: EventView, key: str) -> object:
+    """The value of field ``key`` when spelled once and not null/list (the common case), else _SLOW."""
+    names = view.plan().names.get(key)
+    if names is None:
+        return _Key.ABSENT
+    if len(names) == 1:
+        value = view.fields[names[0]]
+        if value is not None and not isinstance(value, (list, tuple)):
+            return value
+    return _SLOW
+
+
 def _channel_key(view: EventView) -> _ChannelKey:
+    value = _single(view, CHANNEL_FIELD)
+    if type(value) is str:  # the common case, without building FieldValues
+        return value.casefold()
+    if value is _Key.ABSENT:
+        return _Key.ABSENT
     fv = view.values(CHANNEL_FIELD)
     if fv is None:
         return _Key.ABSENT
@@ -271,6 +373,11 @@ def _channel_key(view: EventView) -> _ChannelKey:
 
 
 def _event_id_key(view: EventView) -> _EventIdKey:
+    value = _single(view, EVENT_ID_FIELD)
+    if type(value) is int:  # not bool: True must not route like 1
+        return value
+    if value is _Key.ABSENT:
+        return _Key.ABSENT
     fv = view.values(EVENT_ID_FIELD)
     if fv is None:
         return _Key.ABSENT
@@ -280,23 +387,17 @@ def _event_id_key(view: EventView) -> _EventIdKey:
     return _Key.ANY
 
 
-def _candidate(
-    c: CompiledRule, channel: _ChannelKey, event_id: _EventIdKey
-) -> tuple[CompiledRule, LogsourceGate | None, Node | None]:
+def _node(c: CompiledRule, channel: _ChannelKey, event_id: _EventIdKey) -> Node | None:
+    """What remains to evaluate for ``c`` on a route: None when nothing (the rule always matches)."""
     d = c.detection
-    # The index already checked the product; only service/category gates remain to be checked.
-    gate = c.gate if c.gate.service is not None or c.gate.category is not None else None
     # Channel/EventID conjuncts are known true when the key is a concrete value that passed _may_match.
     verified = (d.channels is None or isinstance(channel, str)) and (
         d.event_ids is None or isinstance(event_id, int)
     )
-    return c, gate, d.residual if verified else d.root
+    return d.residual if verified else d.root
 
 
-def _may_match(c: CompiledRule, product: str | None, channel: _ChannelKey, event_id: _EventIdKey) -> bool:
-    if not c.gate.product_allows(product):
-        return False
-    d = c.detection
+def _may_match(d: CompiledDetection, channel: _ChannelKey, event_id: _EventIdKey) -> bool:
     if d.channels is not None and (
         channel is _Key.ABSENT or (channel is not _Key.ANY and channel not in d.channels)
     ):

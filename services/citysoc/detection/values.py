@@ -56,10 +56,20 @@ class StringSet(ValueTest):
     """OR of string shapes (equals / prefix / suffix / contains / wildcard pattern), one pass per value.
 
     ``cased`` selects the original strings instead of the casefolded ones; the literals were folded at
-    compile time accordingly.
+    compile time accordingly. ``pattern_literals[i]`` is a literal that every full match of
+    ``patterns[i]`` contains ("" when the pattern has none); the prefilter index uses it.
     """
 
-    __slots__ = ("any_value", "cased", "contains", "equals", "patterns", "prefixes", "suffixes")
+    __slots__ = (
+        "any_value",
+        "cased",
+        "contains",
+        "equals",
+        "pattern_literals",
+        "patterns",
+        "prefixes",
+        "suffixes",
+    )
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class StringSet(ValueTest):
         contains: tuple[str, ...] = (),
         patterns: tuple[re.Pattern[str], ...] = (),
         any_value: bool = False,
+        pattern_literals: tuple[str, ...] | None = None,
     ) -> None:
         self.cased = cased
         self.equals = equals
@@ -78,6 +89,10 @@ class StringSet(ValueTest):
         self.contains = contains
         self.patterns = patterns
         self.any_value = any_value
+        # Unknown literals ("") are safe: the index then derives no requirement from this test.
+        self.pattern_literals = pattern_literals if pattern_literals is not None else ("",) * len(patterns)
+        if len(self.pattern_literals) != len(patterns):
+            raise ValueError("one pattern literal per pattern")
 
     def test(self, fv: FieldValues) -> bool:
         if self.any_value:
@@ -101,19 +116,36 @@ class StringSet(ValueTest):
     def merge(self, other: ValueTest) -> ValueTest | None:
         if not isinstance(other, StringSet) or other.cased != self.cased:
             return None
+        patterns, pattern_literals = _dedup_pairs(
+            self.patterns + other.patterns, self.pattern_literals + other.pattern_literals
+        )
         return StringSet(
             self.cased,
             self.equals | other.equals,
             _dedup(self.prefixes + other.prefixes),
             _dedup(self.suffixes + other.suffixes),
             _dedup(self.contains + other.contains),
-            _dedup(self.patterns + other.patterns),
+            patterns,
             self.any_value or other.any_value,
+            pattern_literals,
         )
 
     def literals(self) -> tuple[str, ...]:
-        """All literal needles (for a future substring prefilter); patterns are not included."""
+        """All literal needles of the fixed shapes; patterns are not included."""
         return (*sorted(self.equals), *self.prefixes, *self.suffixes, *self.contains)
+
+    def needles(self) -> tuple[str, ...] | None:
+        """Casefolded literals of which every matching value contains one; None if a shape has none.
+
+        Contract (the prefilter index relies on it): if this test matches a value ``v``, then
+        ``n in v.casefold()`` for some returned ``n``. With ``cased`` the literals are casefolded here:
+        a case-sensitive substring is also one after casefolding (casefolding maps each character on its
+        own). None for a lone wildcard or a pattern without any literal character.
+        """
+        if self.any_value or any(not lit for lit in self.pattern_literals):
+            return None
+        found = (*self.literals(), *self.pattern_literals)
+        return tuple(n.casefold() for n in found) if self.cased else found
 
     def __repr__(self) -> str:
         parts = [f"cased={self.cased}"]
@@ -127,6 +159,11 @@ class StringSet(ValueTest):
 
 def _dedup[T](items: tuple[T, ...]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def _dedup_pairs[T, U](a: tuple[T, ...], b: tuple[U, ...]) -> tuple[tuple[T, ...], tuple[U, ...]]:
+    pairs = tuple(dict.fromkeys(zip(a, b, strict=True)))
+    return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
 def string_set(value: SigmaString, *, cased: bool, keyword: bool) -> StringSet:
@@ -175,7 +212,8 @@ def string_set(value: SigmaString, *, cased: bool, keyword: bool) -> StringSet:
             return StringSet(cased, contains=(lit,))
     regex = "".join(re.escape(p) if isinstance(p, str) else (".*" if p is multi else ".") for p in parts)
     # DOTALL: a wildcard spans newlines, like SQL LIKE and full-text search.
-    return StringSet(cased, patterns=(re.compile(regex, re.DOTALL),))
+    longest = max(literals, key=len, default="")  # every full match contains each literal part
+    return StringSet(cased, patterns=(re.compile(regex, re.DOTALL),), pattern_literals=(longest,))
 
 
 class NumberSet(ValueTest):
