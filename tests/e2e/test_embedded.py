@@ -293,3 +293,26 @@ def test_rules_reload_mid_stream_without_losing_or_double_counting(
     assert 0 < len(live) < n  # only events evaluated after the reload
     log = emb.proc.output()
     assert log.count("detection reloaded") >= 2, log[-2000:]
+
+
+def test_correlation_across_a_kill9_counts_every_failure_once(
+    start_embedded: Any, helpers: dict[str, Any]
+) -> None:
+    """Six failures, kill -9, four more from the same address: the ten-in-five-minutes brute-force
+    rule fires once, counting the six from before the crash (restored state) and none twice."""
+    h = helpers
+    brute = rule_id("linux/correlation_sshd_bruteforce.yml")
+    emb = start_embedded()
+    h["send_tcp"](emb.syslog_port, b"".join(ssh_fail(f"k{i}", "5424") + b"\n" for i in range(6)))
+    h["wait_alerts"](emb.url, lambda items: len(items) == 6, 10, rule_id=rule_id(SSH_RULE))
+    time.sleep(0.5)  # the batch's state is saved before its commit; let the watermark catch up too
+    emb.proc.kill9()
+
+    again = start_embedded(emb.cfg)
+    h["send_tcp"](again.syslog_port, b"".join(ssh_fail(f"k{i}", "5424") + b"\n" for i in range(6, 10)))
+    items = h["wait_alerts"](again.url, lambda items: len(items) >= 1, 10, rule_id=brute)
+    base = h["wait_alerts"](again.url, lambda items: len(items) == 10, 10, rule_id=rule_id(SSH_RULE))
+    assert len(items) == 1
+    [alert] = items
+    assert alert["kind"] == "correlation" and alert["extra"]["count"] == 10
+    assert set(alert["event_ids"]) == {a["event_ids"][0] for a in base}

@@ -16,7 +16,7 @@ import pytest
 from citysoc.core.alert import Alert, AlertKind, Level, alert_id_for_event
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, Logsource, stable_id
-from citysoc.store.base import AlertQuery, Counts, Store, StoreError
+from citysoc.store.base import AlertQuery, Counts, StageState, Store, StoreError
 
 T0 = datetime(2026, 11, 1, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -306,6 +306,23 @@ def test_watermark_newest_write_wins(store: Store) -> None:
     assert store.get_watermark("other") == T0
     store.set_watermark("naive", datetime(2026, 1, 2, 3, 4, 5, 6))
     assert store.get_watermark("naive") == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def test_stage_state_highest_position_wins(store: Store) -> None:
+    assert store.load_state("correlation/g/t/0") is None
+    big = '{"v": 1, "text": "' + "é\\u0000" * 5000 + '"}'  # non-ASCII, escapes, larger than a block
+    store.save_states([StageState("correlation/g/t/0", 10, big), StageState("correlation/g/t/1", 3, "b")])
+    assert store.load_state("correlation/g/t/0") == StageState("correlation/g/t/0", 10, big)
+    # A stale writer (lost its partition in a rebalance) saves an older position later: ignored.
+    store.save_states([StageState("correlation/g/t/0", 7, "stale")])
+    assert store.load_state("correlation/g/t/0") == StageState("correlation/g/t/0", 10, big)
+    store.save_states([StageState("correlation/g/t/0", 11, "newer")])
+    assert store.load_state("correlation/g/t/0") == StageState("correlation/g/t/0", 11, "newer")
+    # Same position written again (a redelivered batch): the last write is the state.
+    store.save_states([StageState("correlation/g/t/0", 11, "again")])
+    assert store.load_state("correlation/g/t/0") == StageState("correlation/g/t/0", 11, "again")
+    assert store.load_state("correlation/g/t/1") == StageState("correlation/g/t/1", 3, "b")
+    assert store.load_state("correlation/g/t/2") is None
 
 
 def test_counts_raw_and_distinct(store: Store) -> None:

@@ -51,6 +51,10 @@ class Consumer(Protocol):
 
     async def commit(self, messages: Sequence[Message]) -> None: ...
 
+    def assignment(self) -> set[tuple[str, int]]:
+        """(topic, partition) pairs this member owns now (changes with group rebalances)."""
+        ...
+
     def lag(self) -> int:
         """Messages known to be in assigned partitions past the committed/consumed position."""
         ...

@@ -70,6 +70,7 @@ class Alert:
             "time": utc(self.time).isoformat(),
             "detected_at": utc(self.detected_at).isoformat(),
             "kind": self.kind,
+            "extra": dict(self.extra),
         }
 
     def to_json(self) -> bytes:
@@ -98,8 +99,17 @@ class Alert:
             time=utc(datetime.fromisoformat(d["time"])),
             detected_at=utc(datetime.fromisoformat(d["detected_at"])),
             kind=kind,
+            extra=_extra(d.get("extra")),
         )
 
     @classmethod
     def from_json(cls, data: bytes) -> Alert:
         return cls.from_dict(json_object(data, "alert"))
+
+
+def _extra(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("alert extra must be an object")
+    return {str(k): v for k, v in value.items()}

@@ -69,7 +69,7 @@ class BusSettings(_Frozen):
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
 
-    def topic(self, name: Literal["events.raw", "events.dead", "alerts"]) -> str:
+    def topic(self, name: Literal["events.raw", "events.dead", "alerts", "correlation"]) -> str:
         return self.topic_prefix + name
 
 
@@ -103,6 +103,10 @@ class WorkerSettings(_Frozen):
     batch_max: int = Field(default=1000, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=1)
     retry_max_backoff_s: float = Field(default=10.0, gt=0)
+    flush_rows: int = Field(default=20_000, ge=1)
+    """The batching writer flushes (and offsets are committed) once this many rows are buffered..."""
+    flush_interval_ms: int = Field(default=500, ge=1)
+    """... or once the oldest buffered row is this old."""
 
 
 class ApiSettings(_Frozen):

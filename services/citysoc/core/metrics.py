@@ -11,8 +11,19 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 Stage = Literal[
-    "parse", "sink", "consume", "decode", "match", "store_events", "store_alerts", "publish", "commit"
+    "parse",
+    "sink",
+    "consume",
+    "decode",
+    "match",
+    "correlate",
+    "store_events",
+    "store_alerts",
+    "store_state",
+    "publish",
+    "commit",
 ]
+CorrelationDrop = Literal["late", "evicted_group", "dropped_entry", "missing_group_field", "unknown_rule"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -92,6 +103,18 @@ STORE_RETRIES = Counter(
     registry=REGISTRY,
 )
 BUS_LAG = Gauge("citysoc_bus_lag", "Messages not yet consumed by this worker.", registry=REGISTRY)
+CORRELATION_GROUPS = Gauge(
+    "citysoc_correlation_groups",
+    "Open correlation groups (rule x group-by values) held in this worker's state.",
+    registry=REGISTRY,
+)
+CORRELATION_DROPS = Counter(
+    "citysoc_correlation_drops",
+    "Inputs or state correlation could not count, by reason (late beyond the allowed lateness, "
+    "group evicted by the memory bound, oldest entry dropped, group-by field missing, rule gone).",
+    ["reason"],
+    registry=REGISTRY,
+)
 RULES_LOADED = Gauge("citysoc_detection_rules_loaded", "Sigma rules compiled and active.", registry=REGISTRY)
 RULES_FAILED = Gauge(
     "citysoc_detection_rules_failed",

@@ -6,13 +6,16 @@ worker → alerts in chDB; the API on the same port as HTTP ingest.
 Crash safety: HTTP ingest answers 202 once events are stored. Detection keeps a watermark in the
 store (see ``citysoc.core.watermark``); at start, stored events at or past it are evaluated again
 before anything new, so an event acknowledged before a crash is never left unevaluated. Alert ids
-are deterministic, so re-evaluation creates no duplicates.
+are deterministic, so re-evaluation creates no duplicates. Correlation runs in the worker on one
+engine; its state is saved before each commit and restored at start (events re-evaluated by recovery
+that the state already counted are recognised by id and not counted again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 from citysoc.api.app import create_api
@@ -23,16 +26,20 @@ from citysoc.core.config import Settings
 from citysoc.core.watermark import PendingTracker
 from citysoc.detection.engine import Engine
 from citysoc.roles import common
-from citysoc.store.base import Store
-from citysoc.worker.pipeline import Batch, WorkerConfig, detect, retry, run_worker
+from citysoc.store.base import StageState, Store
+from citysoc.worker.correlate import LOCAL_STATE, Correlator
+from citysoc.worker.pipeline import Batch, WorkerConfig, match_and_correlate, retry, run_worker
 
 log = logging.getLogger("citysoc.run")
 WATERMARK = "detection"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def recover(store: Store, engine: Engine, tracker: PendingTracker, page: int = 5000) -> int:
-    """Evaluate stored events at or past the persisted watermark; returns how many were evaluated."""
+async def recover(
+    store: Store, engine: Engine, tracker: PendingTracker, correlator: Correlator, page: int = 5000
+) -> int:
+    """Evaluate stored events at or past the persisted watermark (matching and correlation); returns
+    how many were evaluated."""
     # No watermark yet means no batch was ever committed: every stored event may be unevaluated.
     since = await asyncio.to_thread(store.get_watermark, WATERMARK) or EPOCH
     total = 0
@@ -41,9 +48,11 @@ async def recover(store: Store, engine: Engine, tracker: PendingTracker, page: i
         events = await asyncio.to_thread(store.events_received_since, since, page, after)
         if not events:
             break
-        alerts = detect(engine, events, datetime.now(UTC))
-        if alerts:
-            await retry("store_alerts", 10.0, asyncio.to_thread, store.insert_alerts, alerts)
+        batch = Batch([], events)
+        match_and_correlate(engine, correlator, batch, datetime.now(UTC), local=True)
+        if batch.alerts:
+            await retry("store_alerts", 10.0, asyncio.to_thread, store.insert_alerts, batch.alerts)
+        await save_correlation(store, correlator)
         tracker.done(events)
         total += len(events)
         since, after = events[-1].received_at, events[-1].event_id
@@ -53,12 +62,22 @@ async def recover(store: Store, engine: Engine, tracker: PendingTracker, page: i
     return total
 
 
+async def save_correlation(store: Store, correlator: Correlator) -> None:
+    data = correlator.snapshot()
+    if data is not None:  # position: wall clock, increasing; one writer (this process)
+        state = StageState(LOCAL_STATE, time.time_ns(), data)
+        await retry("store_state", 10.0, asyncio.to_thread, store.save_states, [state])
+
+
 async def run_embedded(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await common.open_store(settings)
     rules = common.load_rules(settings)
     tracker = PendingTracker(await asyncio.to_thread(store.get_watermark, WATERMARK))
-    await recover(store, rules.current, tracker)
+    correlator = Correlator()
+    saved = await asyncio.to_thread(store.load_state, LOCAL_STATE)
+    correlator.restore(rules.current.correlations, saved)
+    await recover(store, rules.current, tracker, correlator)
 
     bus = MemoryBus(settings.bus)
     producer = bus.producer()
@@ -72,6 +91,9 @@ async def run_embedded(settings: Settings) -> None:
     ingest = common.make_ingest(settings, sink)
     app = create_api(settings, store, mode="embedded")
     app.include_router(ingest_router(ingest))
+
+    async def before_commit(batch: Batch) -> None:
+        await save_correlation(store, correlator)
 
     async def after_commit(batch: Batch) -> None:
         tracker.done(batch.events)
@@ -88,6 +110,9 @@ async def run_embedded(settings: Settings) -> None:
         store_events=False,
         batch_max=settings.worker.batch_max,
         poll_timeout_s=settings.worker.poll_timeout_ms / 1000,
+        max_backoff_s=settings.worker.retry_max_backoff_s,
+        flush_rows=settings.worker.flush_rows,
+        flush_interval_s=settings.worker.flush_interval_ms / 1000,
     )
     worker_stop = asyncio.Event()
     listeners = await common.start_listeners(settings, batcher)
@@ -101,6 +126,8 @@ async def run_embedded(settings: Settings) -> None:
                 store=store,
                 matcher=lambda: rules.current,
                 after_commit=after_commit,
+                before_commit=before_commit,
+                correlator=correlator,
                 stop=worker_stop,
             ),
             name="worker",

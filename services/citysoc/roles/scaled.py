@@ -2,7 +2,9 @@
 
 They talk over Kafka and reach ClickHouse over HTTP (a ClickHouse server in production; ``citysoc
 store serve`` in development and tests). The worker commits offsets only after the store has
-acknowledged the batch's rows (see ``citysoc.worker.pipeline``).
+acknowledged the batch's rows (see ``citysoc.worker.pipeline``). Correlation rules are evaluated by
+a second stage in every worker process that consumes ``citysoc.correlation``, where the detection
+stage re-keys hits by (correlation rule, group) — see ``citysoc.worker.correlate``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from citysoc.api.app import create_api
 from citysoc.bus.kafka import KafkaBus, ensure_topics
 from citysoc.collector.http import ingest_router
 from citysoc.collector.sinks import BusSink
+from citysoc.core.alert import Alert
 from citysoc.core.config import Settings
 from citysoc.roles import common
 from citysoc.web.app import create_app
-from citysoc.worker.pipeline import WorkerConfig, run_worker
+from citysoc.worker.correlate import CorrelationConfig, run_correlation
+from citysoc.worker.pipeline import WorkerConfig, run_worker, store_alerts
 
 log = logging.getLogger("citysoc")
 
 
 def _topics(settings: Settings) -> list[str]:
     b = settings.bus
-    return [b.topic("events.raw"), b.topic("events.dead"), b.topic("alerts")]
+    return [b.topic("events.raw"), b.topic("events.dead"), b.topic("alerts"), b.topic("correlation")]
 
 
 async def run_collector(settings: Settings) -> None:
@@ -79,9 +83,12 @@ async def run_worker_role(settings: Settings) -> None:
     await ensure_topics(settings.bus, _topics(settings), settings.bus.partitions)
     b = settings.bus
     consumer = bus.consumer(settings.worker.group, [b.topic("events.raw"), b.topic("events.dead")])
+    corr_group = f"{settings.worker.group}-correlation"
+    corr_consumer = bus.consumer(corr_group, [b.topic("correlation")])
     producer = bus.producer()
-    await consumer.start()
     await producer.start()
+    await consumer.start()
+    await corr_consumer.start()
 
     async def health() -> dict[str, Any]:
         return {"store": await asyncio.to_thread(store.ping)}
@@ -97,7 +104,24 @@ async def run_worker_role(settings: Settings) -> None:
         batch_max=w.batch_max,
         poll_timeout_s=w.poll_timeout_ms / 1000,
         max_backoff_s=w.retry_max_backoff_s,
+        correlation_topic=b.topic("correlation"),
+        flush_rows=w.flush_rows,
+        flush_interval_s=w.flush_interval_ms / 1000,
     )
+    corr_cfg = CorrelationConfig(
+        topic=b.topic("correlation"),
+        group=corr_group,
+        alerts_topic=b.topic("alerts"),
+        batch_max=w.batch_max,
+        poll_timeout_s=w.poll_timeout_ms / 1000,
+        max_backoff_s=w.retry_max_backoff_s,
+    )
+
+    async def emit(alerts: list[Alert]) -> None:
+        await store_alerts(
+            alerts, store=store, producer=producer, topic=b.topic("alerts"), max_backoff=w.retry_max_backoff_s
+        )
+
     stop = asyncio.Event()
     worker_stop = asyncio.Event()
     common.stop_on_signals(stop)
@@ -112,6 +136,17 @@ async def run_worker_role(settings: Settings) -> None:
                 stop=worker_stop,
             ),
             name="worker",
+        ),
+        asyncio.create_task(
+            run_correlation(
+                corr_consumer,
+                cfg=corr_cfg,
+                store=store,
+                rules=lambda: rules.current.correlations,
+                emit=emit,
+                stop=worker_stop,
+            ),
+            name="correlation",
         ),
         asyncio.create_task(server.serve(), name="http"),
         asyncio.create_task(rules.watch(settings.detection.reload_interval_s), name="rules"),
@@ -128,7 +163,9 @@ async def run_worker_role(settings: Settings) -> None:
         worker_stop.set()
         server.should_exit = True
         await common.finish(tasks[0])
+        await common.finish(tasks[1])
         await consumer.stop()
+        await corr_consumer.stop()
         await producer.stop()
         store.close()
 

@@ -70,6 +70,19 @@ class Counts:
     dead_letters: int
 
 
+@dataclass(frozen=True, slots=True)
+class StageState:
+    """Persisted state of a stateful stream stage (correlation): ``data`` as of ``position``.
+
+    ``position`` is the consumer offset after the last input the state includes (or any increasing
+    number); for one name the highest position wins, so a stale writer cannot roll state back.
+    """
+
+    name: str
+    position: int
+    data: str
+
+
 class Store(Protocol):
     def migrate(self) -> None:
         """Create or upgrade the schema; idempotent."""
@@ -112,6 +125,14 @@ class Store(Protocol):
     def get_watermark(self, name: str) -> datetime | None: ...
 
     def set_watermark(self, name: str, value: datetime) -> None: ...
+
+    def save_states(self, states: Sequence[StageState]) -> None:
+        """Persist stage states (one insert); per name the highest ``position`` wins."""
+        ...
+
+    def load_state(self, name: str) -> StageState | None:
+        """The winning state for ``name`` (highest position), or None when none was saved."""
+        ...
 
     def counts(self) -> Counts:
         """Row counts: raw (``count()``, duplicates possible) and deduplicated (``FINAL``/distinct)."""

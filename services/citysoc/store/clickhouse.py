@@ -44,7 +44,14 @@ from citysoc.core.config import StoreSettings
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
-from citysoc.store.base import AlertQuery, Counts, SourceActivity, StoreError, StoreUnavailable
+from citysoc.store.base import (
+    AlertQuery,
+    Counts,
+    SourceActivity,
+    StageState,
+    StoreError,
+    StoreUnavailable,
+)
 from citysoc.store.schema import migrations, quote_identifier, split_statements
 
 T = TypeVar("T")
@@ -138,7 +145,7 @@ class ClickHouseStore:
         self._retention = dict(settings.retention_days)
         db = quote_identifier(settings.database)
         self._t_events, self._t_alerts = f"{db}.events", f"{db}.alerts"
-        self._t_mon = f"{db}.monitoring_minute"
+        self._t_mon, self._t_state = f"{db}.monitoring_minute", f"{db}.worker_state"
         self._t_dead, self._t_wm, self._t_mig = (
             f"{db}.dead_letters",
             f"{db}.watermarks",
@@ -291,6 +298,11 @@ class ClickHouseStore:
         row = [name, utc(value), version, datetime.now(UTC)]
         self._insert("set_watermark", "watermarks", rows.WATERMARK_COLUMNS, [row])
 
+    def save_states(self, states: Sequence[StageState]) -> None:
+        now = datetime.now(UTC)
+        data = [[st.name, st.position, st.data, now] for st in states]
+        self._insert("save_states", "worker_state", rows.STATE_COLUMNS, data)
+
     # -- reads ----------------------------------------------------------------------------------------
 
     def get_event(self, event_id: str) -> Event | None:
@@ -415,6 +427,16 @@ class ClickHouseStore:
             {"name": name},
         )
         return utc(found[0][0]) if found else None
+
+    def load_state(self, name: str) -> StageState | None:
+        # argMax, not FINAL: two writers may have saved the same position; either copy is the state.
+        found = self._select(
+            "load_state",
+            f"SELECT max(position), argMax(data, (position, updated_at)) FROM {self._t_state} "
+            "WHERE name = {name:String} HAVING count() > 0",
+            {"name": name},
+        )
+        return StageState(name, int(found[0][0]), str(found[0][1])) if found else None
 
     def counts(self) -> Counts:
         found = self._select(

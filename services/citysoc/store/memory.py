@@ -13,7 +13,7 @@ Semantics matched on purpose (see also ``citysoc.store.clickhouse``):
   insert call (ClickHouse already collapses duplicates inside one insert block), so a batch inserted
   twice counts twice. ClickHouse's raw count can later fall as parts merge; the distinct counts are
   exact in both. ``dead_letters`` is a distinct count.
-* Watermarks: the newest write wins.
+* Watermarks: the newest write wins. Stage states: the highest position wins (ties: the last write).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from citysoc.core.config import StoreSettings
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
-from citysoc.store.base import AlertQuery, Counts, SourceActivity, StoreError
+from citysoc.store.base import AlertQuery, Counts, SourceActivity, StageState, StoreError
 
 
 class MemoryStore:
@@ -43,6 +43,7 @@ class MemoryStore:
         self._alerts: dict[str, Alert] = {}
         self._dead: dict[str, DeadLetter] = {}
         self._watermarks: dict[str, datetime] = {}
+        self._states: dict[str, StageState] = {}
         self._event_rows = 0
         self._rollup: dict[tuple[datetime, str, str, str], list[Any]] = {}
         self._alert_rows = 0
@@ -218,6 +219,19 @@ class MemoryStore:
         with self._lock:
             self._check()
             self._watermarks[name] = value
+
+    def save_states(self, states: Sequence[StageState]) -> None:
+        with self._lock:
+            self._check()
+            for st in states:
+                old = self._states.get(st.name)
+                if old is None or st.position >= old.position:  # ties: the last write wins
+                    self._states[st.name] = StageState(st.name, st.position, st.data)
+
+    def load_state(self, name: str) -> StageState | None:
+        with self._lock:
+            self._check()
+            return self._states.get(name)
 
     def counts(self) -> Counts:
         with self._lock:

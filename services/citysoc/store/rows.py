@@ -89,6 +89,13 @@ WATERMARK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", TS),
 )
 
+STATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "String"),
+    ("position", "UInt64"),
+    ("data", "String"),
+    ("updated_at", TS),
+)
+
 _EVENT_NAMES = tuple(n for n, _ in EVENT_COLUMNS)
 _ALERT_NAMES = tuple(n for n, _ in ALERT_COLUMNS)
 _DEAD_NAMES = tuple(n for n, _ in DEAD_COLUMNS)

@@ -1,5 +1,6 @@
 """The detection worker, composed in one visible function:
-consume → decode → store events → match → store alerts → publish alerts → commit.
+consume → decode → store events → match → correlate → store alerts → publish alerts (and
+correlation records) → commit.
 
 Contract: offsets are committed only after every row of the batch (events when this worker stores
 them, dead letters, alerts) is acknowledged by the store and the alerts by the bus. When the store is
@@ -16,21 +17,32 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from citysoc.bus.base import Consumer, Message, Producer, Record, record_key
 from citysoc.core import metrics
 from citysoc.core.alert import Alert, alert_id_for_event
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event
+from citysoc.detection.correlation import CorrelationRuleInfo
 from citysoc.detection.engine import Hit
 from citysoc.store.base import Store
+from citysoc.worker.correlate import Correlator
+from citysoc.worker.steps import retry, timed, undecodable
+from citysoc.worker.writer import BatchWriter, WriterLimits
+
+__all__ = ["Batch", "Matcher", "WorkerConfig", "decode", "detect", "process_batch", "retry", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 
 class Matcher(Protocol):
     def match(self, event: Event) -> list[Hit]: ...
+
+    @property
+    def correlations(self) -> Sequence[CorrelationRuleInfo]:
+        """Correlation rules over this matcher's rules (``Engine.correlations``)."""
+        ...
 
 
 @dataclass
@@ -41,9 +53,16 @@ class WorkerConfig:
     """Publish alerts here (Kafka mode, for case management); None to skip."""
     store_events: bool
     """Kafka mode: the worker stores events. Embedded: the collector already stored them."""
+    correlation_topic: str | None = None
+    """Scaled mode: publish correlation records here (keyed by rule and group) for the correlation
+    stage. None: correlate locally in this worker (embedded, one process)."""
     batch_max: int = 1000
     poll_timeout_s: float = 0.2
     max_backoff_s: float = 10.0
+    flush_rows: int = 20_000
+    """Flush the writer (and commit) once this many rows or messages are buffered."""
+    flush_interval_s: float = 0.5
+    """... or once the oldest buffered row is this old."""
 
 
 @dataclass
@@ -52,6 +71,7 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    correlation: list[Record] = field(default_factory=list)
 
 
 def decode(messages: Sequence[Message], cfg: WorkerConfig) -> Batch:
@@ -63,21 +83,7 @@ def decode(messages: Sequence[Message], cfg: WorkerConfig) -> Batch:
             else:
                 batch.events.append(Event.from_json(m.value))
         except (ValueError, KeyError, TypeError) as e:
-            received = datetime.now(UTC)
-            batch.dead.append(
-                DeadLetter.make(
-                    collector="worker",
-                    connection=f"{m.topic}/{m.partition}",
-                    sequence=m.offset,
-                    received_at=datetime(1970, 1, 1, tzinfo=UTC),  # deterministic id across redeliveries
-                    agency="",
-                    source_ip="",
-                    transport="replay",
-                    reason="bad_envelope",
-                    detail=f"undecodable message {m.topic}/{m.partition}@{m.offset}: {e} (seen {received})",
-                    raw=m.value,
-                )
-            )
+            batch.dead.append(undecodable(m, e))
     return batch
 
 
@@ -101,29 +107,77 @@ def alert_for(event: Event, hit: Hit, detected_at: datetime) -> Alert:
 
 
 def detect(matcher: Matcher, events: Sequence[Event], detected_at: datetime) -> list[Alert]:
+    """One alert per (event, hit). Pure; correlation is not involved (recovery and tests use it)."""
     return [alert_for(e, h, detected_at) for e in events for h in matcher.match(e)]
 
 
-async def retry[T](op: str, max_backoff: float, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Await ``fn(*args)`` until it succeeds, with backoff: the pipeline pauses, never drops or crashes."""
-    backoff = 0.1
-    while True:
-        try:
-            return await fn(*args)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            metrics.STORE_RETRIES.labels(op).inc()
-            log.warning("%s failed (%s: %s); retrying in %.1fs", op, type(e).__name__, e, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+def match_and_correlate(
+    matcher: Matcher, correlator: Correlator, batch: Batch, detected_at: datetime, *, local: bool
+) -> None:
+    """Fill ``batch.alerts`` (and ``batch.correlation`` when not ``local``). Pure (no I/O).
+
+    Hits of base rules that correlation rules suppress still feed correlation; they raise no alert
+    of their own.
+    """
+    matched = [(e, matcher.match(e)) for e in batch.events]
+    rules = matcher.correlations
+    suppressed = correlator.suppressed(rules)
+    batch.alerts = [
+        alert_for(e, h, detected_at) for e, hits in matched for h in hits if h.rule.rule_id not in suppressed
+    ]
+    if local:
+        batch.alerts.extend(correlator.local(rules, matched, detected_at))
+    else:
+        batch.correlation = correlator.records(rules, matched)
 
 
-async def _timed(stage: metrics.Stage, n: int, coro: Awaitable[Any]) -> None:
+async def store_alerts(
+    alerts: Sequence[Alert], *, store: Store, producer: Producer | None, topic: str | None, max_backoff: float
+) -> None:
+    """Store alerts, then publish them (when a topic is given); returns once both are acknowledged."""
+    await timed(
+        "store_alerts",
+        len(alerts),
+        retry("store_alerts", max_backoff, asyncio.to_thread, store.insert_alerts, alerts),
+    )
+    if producer is not None and topic:
+        records = [Record(record_key(a.agency, a.host), a.to_json()) for a in alerts]
+        await timed(
+            "publish", len(records), retry("publish_alerts", max_backoff, producer.produce, topic, records)
+        )
+    for a in alerts:
+        metrics.ALERTS.labels(a.level).inc()
+
+
+def evaluate(batch: Batch, *, cfg: WorkerConfig, matcher: Matcher, correlator: Correlator) -> None:
+    """Match and correlate one decoded batch (fills ``batch.alerts`` / ``batch.correlation``)."""
     t0 = time.perf_counter()
-    await coro
-    metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - t0)
-    metrics.STAGE_ITEMS.labels(stage).inc(n)
+    local = cfg.correlation_topic is None
+    match_and_correlate(matcher, correlator, batch, datetime.now(UTC), local=local)
+    metrics.STAGE_SECONDS.labels("match").observe(time.perf_counter() - t0)
+    metrics.STAGE_ITEMS.labels("match").inc(len(batch.events))
+
+
+def buffer(writer: BatchWriter, batch: Batch, cfg: WorkerConfig) -> None:
+    writer.add(events=batch.events if cfg.store_events else (), dead=batch.dead, alerts=batch.alerts)
+
+
+async def publish(batch: Batch, *, cfg: WorkerConfig, producer: Producer | None) -> None:
+    """Publish the stored alerts (when an alerts topic is set) and the correlation records."""
+    mb = cfg.max_backoff_s
+    if batch.alerts and producer is not None and cfg.alerts_topic:
+        records = [Record(record_key(a.agency, a.host), a.to_json()) for a in batch.alerts]
+        topic = cfg.alerts_topic
+        await timed("publish", len(records), retry("publish_alerts", mb, producer.produce, topic, records))
+    for a in batch.alerts:
+        metrics.ALERTS.labels(a.level).inc()
+    if batch.correlation:
+        if producer is None or cfg.correlation_topic is None:
+            raise RuntimeError("correlation records need a producer and a correlation topic")
+        topic, records = cfg.correlation_topic, batch.correlation
+        await timed(
+            "publish", len(records), retry("publish_correlation", mb, producer.produce, topic, records)
+        )
 
 
 async def process_batch(
@@ -133,35 +187,28 @@ async def process_batch(
     store: Store,
     matcher: Matcher,
     producer: Producer | None,
+    correlator: Correlator | None = None,
 ) -> None:
-    """Everything but the commit: store events and dead letters, match, store and publish alerts."""
-    mb = cfg.max_backoff_s
-    if cfg.store_events and batch.events:
-        await _timed(
-            "store_events",
-            len(batch.events),
-            retry("store_events", mb, asyncio.to_thread, store.insert_events, batch.events),
-        )
-    if batch.dead:
-        await retry("store_dead", mb, asyncio.to_thread, store.insert_dead_letters, batch.dead)
-    t0 = time.perf_counter()
-    batch.alerts = detect(matcher, batch.events, datetime.now(UTC))
-    metrics.STAGE_SECONDS.labels("match").observe(time.perf_counter() - t0)
-    metrics.STAGE_ITEMS.labels("match").inc(len(batch.events))
-    if batch.alerts:
-        await _timed(
-            "store_alerts",
-            len(batch.alerts),
-            retry("store_alerts", mb, asyncio.to_thread, store.insert_alerts, batch.alerts),
-        )
-        if producer is not None and cfg.alerts_topic:
-            topic = cfg.alerts_topic
-            records = [Record(record_key(a.agency, a.host), a.to_json()) for a in batch.alerts]
-            await _timed(
-                "publish", len(records), retry("publish_alerts", mb, producer.produce, topic, records)
-            )
-        for a in batch.alerts:
-            metrics.ALERTS.labels(a.level).inc()
+    """One batch, everything but the commit: match and correlate, store its rows (one flush), then
+    publish alerts and correlation records."""
+    writer = BatchWriter(store, WriterLimits(max_backoff_s=cfg.max_backoff_s))
+    evaluate(batch, cfg=cfg, matcher=matcher, correlator=correlator or Correlator())
+    buffer(writer, batch, cfg)
+    await writer.flush()
+    await publish(batch, cfg=cfg, producer=producer)
+
+
+def merge(batches: Sequence[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    out = Batch([])
+    for b in batches:
+        out.messages += b.messages
+        out.events += b.events
+        out.dead += b.dead
+        out.alerts += b.alerts
+        out.correlation += b.correlation
+    return out
 
 
 async def run_worker(
@@ -173,21 +220,59 @@ async def run_worker(
     producer: Producer | None = None,
     after_commit: Callable[[Batch], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
+    correlator: Correlator | None = None,
+    before_commit: Callable[[Batch], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or cancelled). ``matcher()`` is read per batch so rules can be reloaded."""
+    """Run until ``stop`` is set (or cancelled). ``matcher()`` is read per poll so rules can be reloaded.
+
+    Polled batches are evaluated at once and their rows buffered in one :class:`BatchWriter`; when it
+    is due (``flush_rows`` rows or messages, ``flush_interval_s`` age) or the bus goes quiet, the
+    rows are flushed, alerts and correlation records published, and only then are the offsets of
+    every buffered message committed. ``before_commit`` runs after the flush and before the commit
+    (the embedded worker saves its correlation state there); ``after_commit`` after the commit.
+    """
     stop = stop or asyncio.Event()
+    correlator = correlator or Correlator()
+    writer = BatchWriter(store, WriterLimits(cfg.flush_rows, cfg.flush_interval_s, cfg.max_backoff_s))
+    pending: list[Batch] = []
+    pending_messages = 0
     while not stop.is_set():
         t0 = time.perf_counter()
-        messages = await consumer.poll(cfg.batch_max, cfg.poll_timeout_s)
+        timeout = min(cfg.poll_timeout_s, writer.age_left()) if pending else cfg.poll_timeout_s
+        messages = await consumer.poll(cfg.batch_max, timeout)
         metrics.BUS_LAG.set(consumer.lag())
-        if not messages:
-            continue
-        metrics.STAGE_SECONDS.labels("consume").observe(time.perf_counter() - t0)
-        batch = decode(messages, cfg)
-        await process_batch(batch, cfg=cfg, store=store, matcher=matcher(), producer=producer)
-        await _timed("commit", len(messages), retry("commit", cfg.max_backoff_s, consumer.commit, messages))
-        now = datetime.now(UTC)
-        for e in batch.events:
-            metrics.EVENT_LATENCY.observe(max(0.0, (now - e.received_at).total_seconds()))
-        if after_commit is not None:
-            await after_commit(batch)
+        if messages:
+            metrics.STAGE_SECONDS.labels("consume").observe(time.perf_counter() - t0)
+            batch = decode(messages, cfg)
+            evaluate(batch, cfg=cfg, matcher=matcher(), correlator=correlator)
+            buffer(writer, batch, cfg)
+            pending.append(batch)
+            pending_messages += len(messages)
+        if pending and (not messages or writer.due() or pending_messages >= cfg.flush_rows):
+            await _complete(merge(pending), consumer, writer, cfg, producer, before_commit, after_commit)
+            pending, pending_messages = [], 0
+    if pending:  # stopping: finish what was evaluated rather than make the next owner redo it
+        await _complete(merge(pending), consumer, writer, cfg, producer, before_commit, after_commit)
+
+
+async def _complete(
+    batch: Batch,
+    consumer: Consumer,
+    writer: BatchWriter,
+    cfg: WorkerConfig,
+    producer: Producer | None,
+    before_commit: Callable[[Batch], Awaitable[None]] | None,
+    after_commit: Callable[[Batch], Awaitable[None]] | None,
+) -> None:
+    """flush → publish → (before_commit) → commit → (after_commit)."""
+    await writer.flush()
+    await publish(batch, cfg=cfg, producer=producer)
+    if before_commit is not None:
+        await before_commit(batch)
+    messages = batch.messages
+    await timed("commit", len(messages), retry("commit", cfg.max_backoff_s, consumer.commit, messages))
+    now = datetime.now(UTC)
+    for e in batch.events:
+        metrics.EVENT_LATENCY.observe(max(0.0, (now - e.received_at).total_seconds()))
+    if after_commit is not None:
+        await after_commit(batch)

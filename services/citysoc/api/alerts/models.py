@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -24,6 +25,8 @@ class AlertOut(BaseModel):
     time: datetime
     detected_at: datetime
     kind: AlertKind
+    extra: dict[str, Any] = {}
+    """Kind-specific details (correlation: count, window_start, window_end)."""
 
     @classmethod
     def of(cls, a: Alert) -> AlertOut:

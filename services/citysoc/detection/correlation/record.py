@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -129,12 +129,23 @@ def field_text(inp: CorrelationInput, folded: Mapping[str, Any], key: str) -> st
     return to_str(list(value) if isinstance(value, tuple) else value)
 
 
+MAX_CLOCK_AHEAD: Final = timedelta(seconds=30)
+"""How far an event's own time may run ahead of its receive time. A sender whose clock is wrong by
+years must not move every correlation window's watermark and make everyone else's events late: kept
+below the allowed lateness (60 s by default), a capped event cannot do that."""
+
+
+def correlation_time(event: Event) -> datetime:
+    """The event time correlation uses: the event's own, capped at ``received_at + MAX_CLOCK_AHEAD``."""
+    return min(utc(event.event_time), utc(event.received_at) + MAX_CLOCK_AHEAD)
+
+
 def input_from_event(
     event: Event, hit_ids: Sequence[str], needed: frozenset[str], correlation_id: str | None = None
 ) -> CorrelationInput:
     return CorrelationInput(
         event_id=event.event_id,
-        event_time=utc(event.event_time),
+        event_time=correlation_time(event),
         agency=event.agency,
         system=event.system,
         host=event.source_host,
