@@ -32,6 +32,13 @@ class Scaled:
     procs: dict[str, Any]
     helpers: dict[str, Any]
     tmp: Path
+    store: Any = None
+    """The `citysoc store serve` process (the ClickHouse endpoint)."""
+
+    def restart_store(self) -> None:
+        old = self.store
+        self.store = self.helpers["Proc"]("store", old.args, old.config, self.tmp / "store-2.log").start()
+        self.store.wait_http(f"{self.store_dsn}/ping")
 
     def restart(self, role: str) -> None:
         old = self.procs[role]
@@ -79,6 +86,7 @@ def scaled(kafka_broker: Any, tmp_path: Path, helpers: dict[str, Any]) -> Iterat
         procs,
         h,
         tmp_path,
+        store,
     )
     procs["api"].wait_http(s.api_url + "/healthz")
     procs["collector"].wait_http(s.ingest_url + "/healthz")
@@ -88,7 +96,7 @@ def scaled(kafka_broker: Any, tmp_path: Path, helpers: dict[str, Any]) -> Iterat
     finally:
         for p in s.procs.values():
             p.stop()
-        store.stop()
+        s.store.stop()
 
 
 def sshd_line(i: int) -> bytes:
@@ -219,3 +227,79 @@ def test_tcp_100k_lines_one_connection_and_20_clients_arrive_exactly_once(scaled
     assert per_host["app99"] == (one, one)  # every line of the single connection, each once
     for c in range(clients):
         assert per_host[f"app{c:02d}"] == (per_client, per_client)
+
+
+def count_where(dsn: str, table: str, id_col: str, where: str) -> tuple[int, int]:
+    """(``count()`` FINAL, ``count(DISTINCT id)``) of the rows matching ``where``."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=dsn, compress=False)
+    try:
+        q = f"SELECT count() FROM citysoc.{table} FINAL WHERE {where}"
+        final = client.query(q).result_rows[0][0]
+        q = f"SELECT count(DISTINCT {id_col}) FROM citysoc.{table} WHERE {where}"
+        distinct = client.query(q).result_rows[0][0]
+        return int(final), int(distinct)
+    finally:
+        client.close()
+
+
+def mixed_line(i: int) -> bytes:
+    """Every tenth line an SSH failure (an alert), the rest web access lines (events only)."""
+    if i % 10 == 0:
+        return sshd_line(i)
+    return f"<14>1 2026-11-23T10:00:00.000+07:00 app{i % 7} nginx - - - n{i} GET /index.html 200".encode()
+
+
+def wait_counts(dsn: str, n_events: int, n_alerts: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    events = alerts = (0, 0)
+    while time.monotonic() < deadline:
+        events = final_and_distinct(dsn, "events", "event_id")
+        alerts = count_where(dsn, "alerts", "alert_id", f"rule_id != '{BRUTE}'")
+        if events[0] >= n_events and alerts[0] >= n_alerts:
+            return
+        time.sleep(1)
+    raise AssertionError(f"not drained in {timeout}s: events {events}, alerts {alerts}")
+
+
+def test_worker_sigkill_mid_200k_stream_stores_everything_exactly_once(scaled: Scaled) -> None:
+    import threading
+
+    n = 200_000
+    payload = b"".join(mixed_line(i) + b"\n" for i in range(n))
+    sender = threading.Thread(target=scaled.helpers["send_tcp"], args=(scaled.syslog_port, payload))
+    sender.start()
+    deadline = time.monotonic() + 120
+    while final_and_distinct(scaled.store_dsn, "events", "event_id")[0] < n // 4:
+        assert time.monotonic() < deadline, "the stream never got going"
+        time.sleep(0.2)
+    scaled.procs["worker"].kill9()  # mid-stream: batches buffered, stored but not committed, in flight
+    stored_at_kill = final_and_distinct(scaled.store_dsn, "events", "event_id")[0]
+    scaled.restart("worker")
+    sender.join(120)
+    wait_counts(scaled.store_dsn, n, n // 10, 300)
+    assert stored_at_kill < n, "the kill was not mid-stream"
+    assert final_and_distinct(scaled.store_dsn, "events", "event_id") == (n, n)
+    assert count_where(scaled.store_dsn, "alerts", "alert_id", f"rule_id != '{BRUTE}'") == (n // 10, n // 10)
+    assert count_where(scaled.store_dsn, "alerts", "alert_id", f"rule_id = '{BRUTE}'") == (1, 1)
+
+
+def test_store_outage_of_30s_pauses_the_worker_and_loses_nothing(scaled: Scaled) -> None:
+    h = scaled.helpers
+    n = 20_000
+    h["send_tcp"](scaled.syslog_port, b"".join(mixed_line(i) + b"\n" for i in range(n // 2)))
+    wait_counts(scaled.store_dsn, 1, 1, 60)
+    scaled.store.stop()  # the ClickHouse endpoint goes away mid-stream
+    h["send_tcp"](scaled.syslog_port, b"".join(mixed_line(i) + b"\n" for i in range(n // 2, n)))
+    time.sleep(30)
+    worker = scaled.procs["worker"]
+    assert worker.alive(), "the worker must pause, not crash:\n" + worker.output()[-3000:]
+    assert "retrying" in worker.output()
+    metrics = httpx.get(f"http://127.0.0.1:{scaled.cfg['worker']['metrics_port']}/metrics").text
+    assert "citysoc_store_retries_total" in metrics
+    scaled.restart_store()
+    wait_counts(scaled.store_dsn, n, n // 10, 180)
+    assert final_and_distinct(scaled.store_dsn, "events", "event_id") == (n, n)
+    assert count_where(scaled.store_dsn, "alerts", "alert_id", f"rule_id != '{BRUTE}'") == (n // 10, n // 10)
+    assert worker.alive()
