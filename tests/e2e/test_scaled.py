@@ -20,6 +20,7 @@ from citysoc.store.clickhouse import ClickHouseStore
 
 pytestmark = pytest.mark.integration
 BRUTE = "5b0e8a51-3c55-4f0e-9d3f-6a0c2b7e41d9"  # detections/linux/correlation_sshd_bruteforce.yml
+SSH = "506331c0-4397-4d59-82c3-30ecea500097"  # detections/linux/sshd_authentication_failures.yml
 
 
 @dataclass
@@ -303,3 +304,45 @@ def test_store_outage_of_30s_pauses_the_worker_and_loses_nothing(scaled: Scaled)
     assert final_and_distinct(scaled.store_dsn, "events", "event_id") == (n, n)
     assert count_where(scaled.store_dsn, "alerts", "alert_id", f"rule_id != '{BRUTE}'") == (n // 10, n // 10)
     assert worker.alive()
+
+
+def test_two_worker_processes_correlate_a_group_split_across_them(scaled: Scaled) -> None:
+    """Ten failures from one address, one per host, hosts chosen so every raw partition holds two or
+    three of them: whichever two partitions each worker owns, neither sees ten. Only the repartition
+    by (rule, group) onto the correlation topic brings them onto one engine."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    h = scaled.helpers
+    cfg2 = {**scaled.cfg, "worker": {**scaled.cfg["worker"], "metrics_port": h["free_port"]()}}
+    config2 = h["write_config"](scaled.tmp / "citysoc-worker2.yaml", cfg2)
+    worker2 = h["Proc"]("worker2", ["worker"], config2, scaled.tmp / "worker2.log").start()
+    scaled.procs["worker2"] = worker2
+    worker2.wait_http(f"http://127.0.0.1:{cfg2['worker']['metrics_port']}/healthz")
+    assigned = "for group citysoc-worker\n"  # aiokafka logs each (re)assignment of the raw group
+    deadline = time.monotonic() + 30
+    while assigned not in worker2.output() or scaled.procs["worker"].output().count(assigned) < 2:
+        assert time.monotonic() < deadline, "the group did not rebalance onto two workers"
+        time.sleep(0.2)
+
+    part = DefaultPartitioner()
+    by_partition: dict[int, list[str]] = {0: [], 1: [], 2: [], 3: []}
+    for i in range(200):
+        host = f"web{i:03d}"
+        p = part(f"hcm-dost\x1f{host}".encode(), [0, 1, 2, 3], [0, 1, 2, 3])
+        if len(by_partition[p]) < (3 if p < 2 else 2):
+            by_partition[p].append(host)
+    hosts = [host for group in by_partition.values() for host in group]
+    assert len(hosts) == 10
+    lines = [
+        (
+            f"<38>1 2026-11-23T10:00:0{i}.000+07:00 {host} sshd {i} - - "
+            f"Failed password for invalid user x{i} from 198.51.100.77 port 5022 ssh2"
+        ).encode()
+        for i, host in enumerate(hosts)
+    ]
+    h["send_tcp"](scaled.syslog_port, b"".join(line + b"\n" for line in lines))
+    brute = h["wait_alerts"](scaled.api_url, lambda items: len(items) >= 1, 60, rule_id=BRUTE)
+    base = h["wait_alerts"](scaled.api_url, lambda items: len(items) >= 10, 30, rule_id=SSH)
+    assert len(brute) == 1 and brute[0]["extra"]["count"] == 10
+    assert set(brute[0]["event_ids"]) == {a["event_ids"][0] for a in base}
+    assert brute[0]["matched_fields"] == {"agency": "hcm-dost", "src_ip": "198.51.100.77"}
