@@ -11,11 +11,12 @@ PYTHON ?= $(shell for c in python3.13 "$$HOME/.pyenv/versions/3.13.0/bin/python3
 	  PYENV_VERSION=$$(basename $$(dirname $$(dirname $$p)) 2>/dev/null) $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; \
 	done)
 
-.PHONY: help venv dev run test lint typecheck check-deploy check-rules pytest clean
+.PHONY: help venv dev run test lint typecheck check-deploy check-rules pytest clean chromium screenshots
 
 help:
 	@echo "make run   - set up .venv and run the embedded default (one process, chDB, in-process bus)"
 	@echo "make test  - set up .venv with dev extras and run ruff, mypy, deploy checks and the whole suite"
+	@echo "make screenshots - PNGs of every web console page at 1366x768 into screenshots/ for review"
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.13 not found (set PYTHON=/path/to/python3.13)" >&2; exit 1; fi
@@ -39,8 +40,8 @@ run: venv $(CONFIG)
 	$(VENV)/bin/citysoc run --config $(CONFIG)
 
 lint: dev
-	$(VENV)/bin/ruff check services tests benchmarks
-	$(VENV)/bin/ruff format --check services tests benchmarks
+	$(VENV)/bin/ruff check services tests benchmarks deploy
+	$(VENV)/bin/ruff format --check services tests benchmarks deploy
 
 typecheck: dev
 	$(VENV)/bin/mypy
@@ -58,8 +59,22 @@ check-rules: dev
 	$(VENV)/bin/citysoc rules check detections
 	$(VENV)/bin/citysoc rules test detections
 
-pytest: dev
+# Debian's Chromium for the console's browser tests and screenshots (Playwright's own browser download
+# fails on these machines); installed here when we are root. Without it the browser tests skip (fail
+# under CI=true).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
+	  echo "note: could not install chromium"
+
+pytest: dev chromium
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# PNGs of every console page at 1366x768 into $(SCREENSHOTS) (git-ignored), from a demo `citysoc run`.
+SCREENSHOTS ?= screenshots
+screenshots: dev chromium
+	$(PY) deploy/dev/screenshots.py --out $(SCREENSHOTS)
 
 test: lint typecheck check-deploy check-rules pytest
 

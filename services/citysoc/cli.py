@@ -7,8 +7,11 @@ citysoc worker          scaled mode: Kafka → detection → ClickHouse
 citysoc api             scaled mode: the API over ClickHouse
 citysoc store serve     development/tests: own a chDB directory, speak ClickHouse HTTP
 citysoc store migrate   apply the ClickHouse schema
+citysoc db upgrade      apply the relational database migrations (registry, users, triage, audit)
+citysoc db create-user  create a user (e.g. the first city SOC admin)
 citysoc rules test|check PATH...
 citysoc detect --rules PATH... --events FILE.jsonl --out HITS.jsonl
+citysoc hunt RULE.yml... --since T [--until T] [--agency A] [--save]   retro-hunt stored events
 """
 
 from __future__ import annotations
@@ -146,10 +149,23 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return commands.run(args, _settings(args))
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from citysoc.db import commands
+
+    return commands.run(args, _settings(args))
+
+
+def cmd_hunt(args: argparse.Namespace) -> int:
+    from citysoc.hunt import commands
+
+    return commands.run(args, _settings(args))
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from citysoc.detection import offline
 
-    return offline.main([Path(p) for p in args.rules], Path(args.events), Path(args.out))
+    profile = None if args.profile is None else Path(args.profile)
+    return offline.main([Path(p) for p in args.rules], Path(args.events), Path(args.out), profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,13 +223,32 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--public-key", help="trusted public key (default: evidence.public_key)")
     s.set_defaults(fn=cmd_evidence)
 
+    from citysoc.db.commands import add_parser as add_db_parser
+
+    add_db_parser(sub, common)
+    sub.choices["db"].set_defaults(fn=cmd_db)
+
     s = sub.add_parser(
         "detect", parents=[common], help="offline: evaluate rules over a JSONL file of flattened events"
     )
     s.add_argument("--rules", nargs="+", required=True)
     s.add_argument("--events", required=True)
     s.add_argument("--out", required=True)
+    s.add_argument(
+        "--profile",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="per-rule cost and hit counts: JSON lines to FILE, or a table on stderr without FILE",
+    )
     s.set_defaults(fn=cmd_detect)
+
+    from citysoc.hunt.commands import add_arguments as add_hunt_arguments
+
+    s = sub.add_parser("hunt", parents=[common], help="retro-hunt: run Sigma rules over stored events")
+    add_hunt_arguments(s)
+    s.set_defaults(fn=cmd_hunt)
     return p
 
 

@@ -169,6 +169,53 @@ class AuthSettings(_Frozen):
         return tuple(_check_digest(t) for t in v)
 
 
+class DatabaseSettings(_Frozen):
+    """The relational database of what people change (registry, users, alert groups, audit)."""
+
+    url: str | None = None
+    """SQLAlchemy async URL; default ``sqlite+aiosqlite:///<data_dir>/citysoc.db`` (embedded).
+    Production: ``postgresql+asyncpg://user:pass@host/db``."""
+    echo: bool = False
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """Lifetime of a login session token."""
+    api_token_max_days: int = Field(default=365, ge=1)
+    """Longest lifetime an API token may be given."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+
+class TriageSettings(_Frozen):
+    group_key_fields: tuple[str, ...] = ("host",)
+    """Besides rule, agency and system, the alert fields whose values make an alert group's
+    fingerprint: ``host``, ``kind``, or a key of the alert's ``matched_fields``."""
+
+
+class ReportingSettings(_Frozen):
+    """Statutory incident reporting (Circular 20/2017/TT-BTTTT; see ../shared/REGULATION.md). Laws
+    change: every deadline and recipient here is configuration."""
+
+    initial_report_days: float = Field(default=5.0, gt=0, le=365)
+    """The initial report (form 03) is due this long after detection; immediately when the
+    incident is beyond the operator's capability."""
+    recipients: tuple[str, ...] = (
+        "owner agency (chủ quản)",
+        "response unit of the system's level",
+        "national coordinator (Ministry of Public Security, A05)",
+    )
+    email_subject_prefix: str = Field(default="[TBSC]", max_length=50)
+    reporter_organisation: str = "City SOC"
+    reporter_address: str = ""
+    reporter_phone: str = ""
+    reporter_email: str = ""
+    code_prefix: str = Field(default="INC", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    """Incident codes are ``<prefix>-<year>-<nnnn>``."""
+
+
 class Settings(_Frozen):
     data_dir: Path = Path("data")
     log_level: str = "INFO"
@@ -180,6 +227,9 @@ class Settings(_Frozen):
     detection: DetectionSettings = DetectionSettings()
     auth: AuthSettings = AuthSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    triage: TriageSettings = TriageSettings()
+    reporting: ReportingSettings = ReportingSettings()
     agencies: tuple[AgencySettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
 
@@ -213,6 +263,11 @@ class Settings(_Frozen):
                 return a
         return None
 
+    @property
+    def database_url(self) -> str:
+        """``database.url``, or the embedded default: a SQLite file in the data directory."""
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'citysoc.db'}"
+
     def is_admin_token(self, token: str) -> bool:
         digest = hash_token(token)
         return any(hmac.compare_digest(digest, t) for t in self.auth.admin_tokens)
@@ -226,6 +281,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "CITYSOC_TOPIC_PREFIX": ("bus", "topic_prefix"),
     "CITYSOC_COLLECTOR_INSTANCE": ("collector", "instance"),
     "CITYSOC_LOG_LEVEL": ("log_level",),
+    "CITYSOC_DATABASE_URL": ("database", "url"),
 }
 
 

@@ -136,3 +136,14 @@ HTTP_REQUESTS = Counter(
 INGEST_REJECTED = Counter(
     "citysoc_ingest_rejected", "HTTP ingest requests refused before parsing.", ["reason"], registry=REGISTRY
 )
+INCIDENTS_REPORT_DUE = Gauge(
+    "citysoc_incidents_report_due",
+    "Incidents whose initial report (Circular 20/2017 form 03) is pending and not yet overdue "
+    "(refreshed on every scrape of the API's /metrics).",
+    registry=REGISTRY,
+)
+INCIDENTS_REPORT_OVERDUE = Gauge(
+    "citysoc_incidents_report_overdue",
+    "Incidents whose initial report is past its statutory deadline and not yet sent.",
+    registry=REGISTRY,
+)

@@ -14,7 +14,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from citysoc.detection.values import ValueTest
 from citysoc.detection.view import EventView, FieldValues
@@ -264,3 +264,38 @@ def make_or(children: Sequence[Node]) -> Node:
         else:
             out.append(c)
     return out[0] if len(out) == 1 else OrNode(tuple(out))
+
+
+def specialize(node: Node, known: Callable[[Node], bool | None]) -> Node | bool:
+    """``node`` simplified for the events on which ``known(leaf)`` gives each known leaf's value.
+
+    ``known`` answers True/False for a leaf whose outcome is fixed (e.g. an EventID test on a route of
+    one EventID) and None otherwise; AND/OR/NOT are folded around the answers. Returns True/False when
+    the whole node is decided, else the remaining node (the same object when nothing was known), which
+    matches exactly the events the original matches among those ``known`` describes.
+    """
+    if isinstance(node, (AndNode, OrNode)):
+        is_and = isinstance(node, AndNode)
+        kept: list[Node] = []
+        changed = False
+        for c in node.children:
+            s = specialize(c, known)
+            if s is (not is_and):  # False in an AND, True in an OR decides it
+                return s
+            if isinstance(s, bool):
+                changed = True
+                continue
+            changed = changed or s is not c
+            kept.append(s)
+        if not changed:
+            return node
+        if not kept:
+            return is_and
+        return make_and(kept) if is_and else make_or(kept)
+    if isinstance(node, NotNode):
+        s = specialize(node.child, known)
+        if isinstance(s, bool):
+            return not s
+        return node if s is node.child else NotNode(s)
+    answer = known(node)
+    return node if answer is None else answer

@@ -14,12 +14,15 @@ Contract:
 * :meth:`Engine.match` is pure and synchronous: no I/O, no clock, no shared mutable state except a
   bounded prefilter cache. It returns one :class:`Hit` per matching rule, in load order.
 * Routing: rules are grouped per (event product, service and category hints, Channel, EventID), once
-  per such key (cached, bounded). A rule leaves the route only when its logsource gate
-  (:mod:`citysoc.detection.logsource`) refuses the hints, or when a Channel/EventID equality that it
-  requires at top level (usually pipeline-added) cannot hold.
-* Prefilter: within a route, :class:`~citysoc.detection.index.RouteIndex` keeps only the rules one of
-  whose necessary literals occurs in the event (one Aho-Corasick scan). Both steps may let extra rules
-  through but never drop a real match; :meth:`Engine.match_full_scan` skips the literal prefilter and
+  per such key (cached, bounded). Each rule's condition is specialised to the key
+  (:func:`~citysoc.detection.conditions.specialize`): Channel/EventID tests the key decides are folded
+  away (exactly: an EventID key decides number tests, a Channel key case-insensitive string tests), so
+  a rule leaves the route when its logsource gate (:mod:`citysoc.detection.logsource`) refuses the
+  hints or its condition is false for every event with that key, and otherwise only the rest of its
+  condition is evaluated.
+* Prefilter: within a route, :class:`~citysoc.detection.index.RouteIndex` keeps only the rules whose
+  necessary literals occur in the event (one scan, see :mod:`citysoc.detection.index`). Both steps may
+  let extra rules through but never drop a real match; :meth:`Engine.match_full_scan` skips both and
   must give the same hits (tests/detection/test_differential.py).
 """
 
@@ -28,7 +31,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import cast
 
@@ -49,10 +51,19 @@ from citysoc.detection.compiler import (
 )
 from citysoc.detection.conditions import Node
 from citysoc.detection.correlation.rules import CorrelationRuleInfo, compile_correlations
-from citysoc.detection.index import RouteIndex
+from citysoc.detection.index import Backend, RouteIndex, ScannerCache
 from citysoc.detection.logsource import LogsourceGate, event_product
 from citysoc.detection.pipelines import PipelineSet
 from citysoc.detection.profiling import Profiler
+from citysoc.detection.routing import (
+    ABSENT,
+    SLOW,
+    ChannelKey,
+    EventIdKey,
+    channel_key,
+    event_id_key,
+    route_node,
+)
 from citysoc.detection.view import EventView
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -98,18 +109,8 @@ class CompiledRule:
     detection: CompiledDetection
 
 
-class _Key(Enum):
-    ABSENT = 0
-    """The event has no such field."""
-    ANY = 1
-    """The field is present but not a single plain value: no filtering on it."""
-
-
-type _ChannelKey = str | _Key
-type _EventIdKey = int | _Key
-type _RouteKey = tuple[str | None, str | None, str | None, _ChannelKey, _EventIdKey]
+type _RouteKey = tuple[str | None, str | None, str | None, ChannelKey, EventIdKey]
 """(event product, service hint, category hint, Channel, EventID): everything routing depends on."""
-_SLOW = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,22 @@ class Engine:
         self.rules: list[RuleInfo] = [c.info for c in self._compiled]
         self.errors: list[LoadError] = list(errors)
         self._routes: dict[_RouteKey, _Route] = {}
+        self._fast: dict[object, _Route] = {}
+        self._scanners = ScannerCache()
+        self.backend: Backend | None = None
+        """Literal scanner of the route indexes (None: the fastest available, ``index.BACKEND``)."""
+
+    def with_backend(self, backend: Backend) -> Engine:
+        """The same rules with another literal scanner (for tests comparing scanners)."""
+        engine = Engine(self._compiled, self.errors)
+        engine.correlations = self.correlations
+        engine.backend = backend
+        return engine
+
+    @property
+    def route_count(self) -> int:
+        """Routes built so far (one per kind of event seen; see the module docstring)."""
+        return len(self._routes)
 
     # ------------------------------------------------------------------ loading
 
@@ -265,27 +282,36 @@ class Engine:
         return hits
 
     def match_full_scan(self, event: Event) -> list[Hit]:
-        """:meth:`match` without the literal prefilter: every rule of the event's route is evaluated.
+        """:meth:`match` without routing or prefilter: every rule whose logsource gate admits the event is
+        evaluated with its whole, unspecialised condition.
 
         Same answer as :meth:`match` by contract (the differential tests check it); slow, for tests.
         """
         view = _view(event)
-        route = self._route(event, view)
+        product = event_product(event)
         return [
             Hit(c.info, view.matched_fields(c.detection.fields, MATCHED_VALUE_LIMIT))
-            for c, node in zip(route.rules, route.nodes, strict=True)
-            if node is None or node.match(view)
+            for c in self._compiled
+            if c.gate.allows(event.logsource, product) and c.detection.root.match(view)
         ]
 
     def match_profiled(self, event: Event, profiler: Profiler) -> list[Hit]:
-        """:meth:`match`, recording the prefilter time and each candidate rule's evaluation time and
-        hit into ``profiler``. Same hits; reads the clock, so it is for ``--profile`` only."""
+        """:meth:`match`, recording the prefilter time, route builds, and each candidate rule's
+        evaluation time and hit into ``profiler``. Same hits; reads the clock, so it is for ``--profile``
+        only."""
         clock = time.perf_counter
+        routes = len(self._routes)
         t0 = clock()
         view = _view(event)
         route = self._route(event, view)
+        t1 = clock()
         candidates = route.index.candidates(view)
-        profiler.add_event(clock() - t0, len(candidates))
+        t2 = clock()
+        if len(self._routes) != routes:  # this event's kind was new: its route (and index) was built
+            profiler.add_route_build(t1 - t0)
+            profiler.add_event(t2 - t1, len(candidates))
+        else:
+            profiler.add_event(t2 - t0, len(candidates))
         hits: list[Hit] = []
         for i in candidates:
             c, node = route.rules[i], route.nodes[i]
@@ -302,22 +328,51 @@ class Engine:
         route = self._route(event, view)
         return [route.rules[i].info for i in route.index.candidates(view)]
 
+    def routed_rule_count(self, event: Event) -> int:
+        """How many rules ``event``'s route holds (what a full scan evaluates), for tests and tooling."""
+        return len(self._route(event, _view(event)).rules)
+
     def _route(self, event: Event, view: EventView) -> _Route:
+        # Fast path: the same raw (hints, format, Channel, EventID) as an earlier event. The value's type
+        # is part of the key (True == 1 == 1.0 as dict keys); unhashable values take the slow path.
+        names = view.plan().names
+        fields = view.fields
+        ch, ei = names.get(CHANNEL_FIELD), names.get(EVENT_ID_FIELD)
+        ch_raw = ABSENT if ch is None else fields[ch[0]] if len(ch) == 1 else SLOW
+        ei_raw = ABSENT if ei is None else fields[ei[0]] if len(ei) == 1 else SLOW
+        fast: object = (event.logsource, event.format, ch_raw, type(ch_raw), ei_raw, type(ei_raw))
+        try:
+            route = self._fast.get(fast)
+        except TypeError:
+            route, fast = None, None
+        if route is not None:
+            return route
+        route = self._build_route(event, view)
+        if fast is not None:
+            if len(self._fast) >= _CACHE_LIMIT:
+                self._fast.clear()
+            self._fast[fast] = route
+        return route
+
+    def _build_route(self, event: Event, view: EventView) -> _Route:
         product = event_product(event)
         hints = event.logsource
-        key = (product, hints.service, hints.category, _channel_key(view), _event_id_key(view))
+        key = (product, hints.service, hints.category, channel_key(view), event_id_key(view))
         route = self._routes.get(key)
         if route is None:
             _, _, _, channel, event_id = key
-            picked = [
-                (c, _node(c, channel, event_id))
-                for c in self._compiled
-                if c.gate.allows(hints, product) and _may_match(c.detection, channel, event_id)
-            ]
+            picked: list[tuple[CompiledRule, Node | None]] = []
+            for c in self._compiled:
+                if c.gate.allows(hints, product):
+                    node = route_node(c.detection, channel, event_id)
+                    if node is not False:
+                        picked.append((c, None if node is True else node))
             nodes = tuple(n for _, n in picked)
-            route = _Route(tuple(c for c, _ in picked), nodes, RouteIndex(nodes))
+            index = RouteIndex(nodes, self.backend, self._scanners)
+            route = _Route(tuple(c for c, _ in picked), nodes, index)
             if len(self._routes) >= _CACHE_LIMIT:  # odd inputs (random EventIDs) must not grow memory
                 self._routes.clear()
+                self._fast.clear()
             self._routes[key] = route
         return route
 
@@ -345,63 +400,3 @@ def _view(event: Event) -> EventView:
     # Keywords also search the raw message, but only where it is text (syslog family): for JSON
     # shapes the fields already hold every value, and the JSON text would add its field names.
     return EventView(event.fields, event.raw if event.format in _TEXT_FORMATS else b"")
-
-
-def _single(view: EventView, key: str) -> object:
-    """The value of field ``key`` when spelled once and not null/list (the common case), else _SLOW."""
-    names = view.plan().names.get(key)
-    if names is None:
-        return _Key.ABSENT
-    if len(names) == 1:
-        value = view.fields[names[0]]
-        if value is not None and not isinstance(value, (list, tuple)):
-            return value
-    return _SLOW
-
-
-def _channel_key(view: EventView) -> _ChannelKey:
-    value = _single(view, CHANNEL_FIELD)
-    if type(value) is str:  # the common case, without building FieldValues
-        return value.casefold()
-    if value is _Key.ABSENT:
-        return _Key.ABSENT
-    fv = view.values(CHANNEL_FIELD)
-    if fv is None:
-        return _Key.ABSENT
-    folded = fv.folded
-    return folded[0] if len(folded) == 1 else _Key.ANY
-
-
-def _event_id_key(view: EventView) -> _EventIdKey:
-    value = _single(view, EVENT_ID_FIELD)
-    if type(value) is int:  # not bool: True must not route like 1
-        return value
-    if value is _Key.ABSENT:
-        return _Key.ABSENT
-    fv = view.values(EVENT_ID_FIELD)
-    if fv is None:
-        return _Key.ABSENT
-    numbers = fv.numbers
-    if len(fv.items) == 1 and len(numbers) == 1 and float(numbers[0]).is_integer():
-        return int(numbers[0])
-    return _Key.ANY
-
-
-def _node(c: CompiledRule, channel: _ChannelKey, event_id: _EventIdKey) -> Node | None:
-    """What remains to evaluate for ``c`` on a route: None when nothing (the rule always matches)."""
-    d = c.detection
-    # Channel/EventID conjuncts are known true when the key is a concrete value that passed _may_match.
-    verified = (d.channels is None or isinstance(channel, str)) and (
-        d.event_ids is None or isinstance(event_id, int)
-    )
-    return d.residual if verified else d.root
-
-
-def _may_match(d: CompiledDetection, channel: _ChannelKey, event_id: _EventIdKey) -> bool:
-    if d.channels is not None and (
-        channel is _Key.ABSENT or (channel is not _Key.ANY and channel not in d.channels)
-    ):
-        return False
-    return d.event_ids is None or not (
-        event_id is _Key.ABSENT or (event_id is not _Key.ANY and event_id not in d.event_ids)
-    )

@@ -2,8 +2,9 @@
 
 Contract: :class:`Profiler` only accumulates what it is given (no clock of its own). ``rows()`` gives
 one row per rule that was evaluated at least once, the most expensive first (ties by rule id, so the
-order is stable); ``summary()`` the totals: events, candidate evaluations, and the prefilter time
-(routing, key lookups and the literal scan, everything before the first rule is evaluated).
+order is stable); ``summary()`` the totals: events, candidate evaluations, the prefilter time (routing,
+key lookups and the literal scan, everything before the first rule is evaluated) and, apart, the time
+spent building routes (once per kind of event: rule specialisation and scanner compilation).
 """
 
 from __future__ import annotations
@@ -38,13 +39,19 @@ class RuleCost:
 class Profiler:
     """Accumulates per-rule evaluation cost and hits over many events."""
 
-    __slots__ = ("_rules", "candidates", "events", "prefilter_seconds")
+    __slots__ = ("_rules", "candidates", "events", "prefilter_seconds", "route_build_seconds", "routes_built")
 
     def __init__(self) -> None:
         self._rules: dict[str, RuleCost] = {}
         self.events = 0
         self.candidates = 0
         self.prefilter_seconds = 0.0
+        self.routes_built = 0
+        self.route_build_seconds = 0.0
+
+    def add_route_build(self, seconds: float) -> None:
+        self.routes_built += 1
+        self.route_build_seconds += seconds
 
     def add_event(self, prefilter_seconds: float, candidates: int) -> None:
         self.events += 1
@@ -69,5 +76,7 @@ class Profiler:
             "candidates_per_event": self.candidates / self.events if self.events else 0.0,
             "prefilter_seconds": round(self.prefilter_seconds, 6),
             "rule_seconds": round(rule_seconds, 6),
+            "routes_built": self.routes_built,
+            "route_build_seconds": round(self.route_build_seconds, 6),
             "hits": sum(r.hits for r in self._rules.values()),
         }

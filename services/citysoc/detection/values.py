@@ -14,11 +14,12 @@ Everything here is pure: no I/O, no global state.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import operator
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from sigma.types import (
     CompareOperators,
@@ -254,17 +255,68 @@ class BoolTest(ValueTest):
         return False
 
 
-class RegexTest(ValueTest):
-    """``re.search`` over the original (not casefolded) strings; flags come from the rule."""
+# The regex parser is private (re._parser, formerly sre_parse); it is only used to find literals every
+# match must contain, and any failure just means "none known".
+_sre_parser: Any = importlib.import_module("re._parser")
 
-    __slots__ = ("pattern",)
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """Literals that every match of ``pattern`` contains, as the text spells them; () if none known.
+
+    Only top-level runs of literal characters are taken (each is a mandatory part of the concatenation
+    the pattern is). Under IGNORECASE only ASCII non-letters count (they have no other case).
+    """
+    try:
+        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # private API: any surprise means "unknown", never a wrong literal
+        return ()
+    ignore_case = bool(pattern.flags & re.IGNORECASE)
+    runs: list[str] = []
+    run = ""
+    for op, av in parsed:
+        c = chr(av) if op is _sre_parser.LITERAL and isinstance(av, int) else ""
+        if c and not (ignore_case and not (c.isascii() and not c.isalpha())):
+            run += c
+            continue
+        if run:
+            runs.append(run)
+        run = ""
+    if run:
+        runs.append(run)
+    return tuple(dict.fromkeys(runs))
+
+
+class RegexTest(ValueTest):
+    """``re.search`` over the original (not casefolded) strings; flags come from the rule.
+
+    A value lacking one of the pattern's :func:`required_literals` is not searched at all: cheap, and
+    it spares the regex engine patterns like ``\\w+`...`` that rescan every word of a long value.
+    """
+
+    __slots__ = ("pattern", "required")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
+        self.required = required_literals(pattern)
 
     def test(self, fv: FieldValues) -> bool:
         search = self.pattern.search
-        return any(search(s) is not None for s in fv.strs)
+        required = self.required
+        for s in fv.strs:
+            for r in required:
+                if r not in s:
+                    break
+            else:
+                if search(s) is not None:
+                    return True
+        return False
+
+    def needles(self) -> tuple[str, ...] | None:
+        """Like :meth:`StringSet.needles`: the longest required literal, casefolded (a substring of a
+        value is one of its casefold too); None when there is none."""
+        if not self.required:
+            return None
+        return (max(self.required, key=len).casefold(),)
 
     def __repr__(self) -> str:
         return f"RegexTest({self.pattern.pattern!r}, flags={self.pattern.flags})"

@@ -16,14 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from citysoc.api.app import create_api
+from citysoc.api.groups.service import ingest_alerts
 from citysoc.bus.memory import MemoryBus
 from citysoc.collector.http import ingest_router
 from citysoc.collector.sinks import StoreSink
+from citysoc.core.alert import Alert
 from citysoc.core.config import Settings
 from citysoc.core.watermark import PendingTracker
+from citysoc.db.engine import open_database
 from citysoc.detection.engine import Engine
 from citysoc.roles import common
 from citysoc.store.base import StageState, Store
@@ -36,10 +40,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def recover(
-    store: Store, engine: Engine, tracker: PendingTracker, correlator: Correlator, page: int = 5000
+    store: Store,
+    engine: Engine,
+    tracker: PendingTracker,
+    correlator: Correlator,
+    page: int = 5000,
+    on_alerts: Callable[[list[Alert]], Awaitable[None]] | None = None,
 ) -> int:
     """Evaluate stored events at or past the persisted watermark (matching and correlation); returns
-    how many were evaluated."""
+    how many were evaluated. ``on_alerts`` (the alert groups feed) sees the alerts before the
+    watermark moves past them."""
     # No watermark yet means no batch was ever committed: every stored event may be unevaluated.
     since = await asyncio.to_thread(store.get_watermark, WATERMARK) or EPOCH
     total = 0
@@ -52,6 +62,8 @@ async def recover(
         match_and_correlate(engine, correlator, batch, datetime.now(UTC), local=True)
         if batch.alerts:
             await retry("store_alerts", 10.0, asyncio.to_thread, store.insert_alerts, batch.alerts)
+            if on_alerts is not None:
+                await on_alerts(batch.alerts)
         await save_correlation(store, correlator)
         tracker.done(events)
         total += len(events)
@@ -72,12 +84,20 @@ async def save_correlation(store: Store, correlator: Correlator) -> None:
 async def run_embedded(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await common.open_store(settings)
+    db = await open_database(settings.database_url, echo=settings.database.echo)
+
+    async def feed_groups(alerts: list[Alert]) -> None:
+        # Alert groups are fed before the watermark passes these alerts: after a crash, recovery
+        # re-creates them (same ids) and feeding them again counts nothing twice.
+        fields = settings.triage.group_key_fields
+        await retry("alert_groups", 10.0, ingest_alerts, db, alerts, fields)
+
     rules = common.load_rules(settings)
     tracker = PendingTracker(await asyncio.to_thread(store.get_watermark, WATERMARK))
     correlator = Correlator()
     saved = await asyncio.to_thread(store.load_state, LOCAL_STATE)
     correlator.restore(rules.current.correlations, saved)
-    await recover(store, rules.current, tracker, correlator)
+    await recover(store, rules.current, tracker, correlator, on_alerts=feed_groups)
 
     bus = MemoryBus(settings.bus)
     producer = bus.producer()
@@ -89,11 +109,14 @@ async def run_embedded(settings: Settings) -> None:
     sink = StoreSink(store, producer, settings.bus, tracker)
     batcher = common.make_batcher(settings, sink)
     ingest = common.make_ingest(settings, sink)
-    app = create_api(settings, store, mode="embedded")
+    app = create_api(settings, store, mode="embedded", db=db)
+    app.state.rules = rules  # the console's rules page lists every loaded rule and failure
     app.include_router(ingest_router(ingest))
 
     async def before_commit(batch: Batch) -> None:
         await save_correlation(store, correlator)
+        if batch.alerts:
+            await feed_groups(batch.alerts)
 
     async def after_commit(batch: Batch) -> None:
         tracker.done(batch.events)
@@ -158,5 +181,6 @@ async def run_embedded(settings: Settings) -> None:
         await consumer.stop()
         await producer.stop()
         store.close()
+        await db.dispose()
 
     await common.supervise(stop, tasks, shutdown)

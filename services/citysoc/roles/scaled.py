@@ -14,11 +14,13 @@ import logging
 from typing import Any
 
 from citysoc.api.app import create_api
+from citysoc.api.groups.feed import run_group_feed
 from citysoc.bus.kafka import KafkaBus, ensure_topics
 from citysoc.collector.http import ingest_router
 from citysoc.collector.sinks import BusSink
 from citysoc.core.alert import Alert
 from citysoc.core.config import Settings
+from citysoc.db.engine import open_database
 from citysoc.roles import common
 from citysoc.web.app import create_app
 from citysoc.worker.correlate import CorrelationConfig, run_correlation
@@ -172,18 +174,41 @@ async def run_worker_role(settings: Settings) -> None:
     await common.supervise(stop, tasks, shutdown)
 
 
+ALERT_GROUPS_CONSUMER = "citysoc-alert-groups"
+
+
 async def run_api(settings: Settings) -> None:
     store = await common.open_store(settings)
-    app = create_api(settings, store, mode="api")
+    db = await open_database(settings.database_url, echo=settings.database.echo)
+    app = create_api(settings, store, mode="api", db=db)
     server = common.http_server(app, settings.api.host, settings.api.port)
+    # The API processes feed alert groups from the alerts topic (one consumer group among them).
+    await ensure_topics(settings.bus, _topics(settings), settings.bus.partitions)
+    consumer = KafkaBus(settings.bus).consumer(ALERT_GROUPS_CONSUMER, [settings.bus.topic("alerts")])
+    await consumer.start()
     stop = asyncio.Event()
+    feed_stop = asyncio.Event()
     common.stop_on_signals(stop)
-    tasks = [asyncio.create_task(server.serve(), name="http")]
+    feed = run_group_feed(
+        consumer,
+        db,
+        settings.triage.group_key_fields,
+        stop=feed_stop,
+        max_backoff_s=settings.worker.retry_max_backoff_s,
+    )
+    tasks = [
+        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(feed, name="alert-groups"),
+    ]
     log.info("api on %s:%d, store %s", settings.api.host, settings.api.port, settings.store.dsn)
 
     async def shutdown() -> None:
         server.should_exit = True
+        feed_stop.set()
+        await common.finish(tasks[1])
+        await consumer.stop()
         await asyncio.sleep(0.2)
         store.close()
+        await db.dispose()
 
     await common.supervise(stop, tasks, shutdown)

@@ -13,10 +13,10 @@ Semantics:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from citysoc.core.alert import Alert
 from citysoc.core.deadletter import DeadLetter
@@ -83,6 +83,44 @@ class StageState:
     data: str
 
 
+@dataclass(frozen=True, slots=True)
+class EventSearch:
+    """A search over stored events (retro-hunts), given in two forms that select the same events.
+
+    * ``test``: the condition on a stored event, in Python. ``MemoryStore`` evaluates it.
+    * ClickHouse SQL over the ``events`` table, which ``ClickHouseStore`` runs: ``where`` is a boolean
+      expression that every matching row satisfies (it may admit rows that do not match) and ``sure``
+      one that holds only on rows that match. ``aliases`` are ``(name, expression)`` pairs bound with
+      ``WITH expression AS name`` before both; values are query parameters (``{name:Type}``, names
+      starting with ``h_``) bound from ``params``. The caller checks the rows reported not sure itself.
+
+    Window: ``since <= event_time < until``; ``agency`` (when set) restricts to that agency.
+    """
+
+    test: Callable[[Event], bool]
+    since: datetime
+    until: datetime
+    agency: str | None = None
+    where: str = "1"
+    sure: str = "1"
+    aliases: tuple[tuple[str, str], ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    limit: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FoundEvent:
+    """One event selected by an :class:`EventSearch`. ``sure`` False: the SQL could not decide whether
+    the event matches (the caller checks it with the search's ``test``)."""
+
+    event_id: str
+    event_time: datetime
+    agency: str
+    system: str
+    host: str
+    sure: bool
+
+
 class Store(Protocol):
     def migrate(self) -> None:
         """Create or upgrade the schema; idempotent."""
@@ -95,6 +133,17 @@ class Store(Protocol):
     def insert_dead_letters(self, dead: Sequence[DeadLetter]) -> None: ...
 
     def get_event(self, event_id: str) -> Event | None: ...
+
+    def get_events(self, event_ids: Sequence[str]) -> list[Event]:
+        """The stored events with these ids, in the order given; ids not stored (or not UUIDs) and
+        repeated ids are left out."""
+        ...
+
+    def search_events(self, search: EventSearch) -> list[FoundEvent]:
+        """Events selected by ``search`` (see :class:`EventSearch`), each once, ordered by event time
+        then event id (as text), at most ``search.limit``. ``MemoryStore`` returns exactly the events
+        passing ``test`` (all sure); ``ClickHouseStore`` those passing ``where``, flagged by ``sure``."""
+        ...
 
     def events_received_since(self, since: datetime, limit: int, after: str | None = None) -> list[Event]:
         """Events with ``received_at >= since``, oldest first (ties by event id as text).

@@ -47,12 +47,15 @@ from citysoc.store import rows
 from citysoc.store.base import (
     AlertQuery,
     Counts,
+    EventSearch,
+    FoundEvent,
     SourceActivity,
     StageState,
     StoreError,
     StoreUnavailable,
 )
 from citysoc.store.schema import migrations, quote_identifier, split_statements
+from citysoc.store.search import search_query
 
 T = TypeVar("T")
 
@@ -322,6 +325,39 @@ class ClickHouseStore:
         )
         with self._errors("get_event"):
             return rows.row_to_event(found[0]) if found else None
+
+    def get_events(self, event_ids: Sequence[str]) -> list[Event]:
+        """Latest stored copy of each id (as ``get_event``), in the order given, 1000 ids per query."""
+        wanted: list[str] = []
+        for eid in event_ids:
+            try:
+                wanted.append(rows.canonical_event_id(eid))
+            except ValueError:
+                continue
+        wanted = list(dict.fromkeys(wanted))
+        by_id: dict[str, Event] = {}
+        for start in range(0, len(wanted), 1000):
+            found = self._select(
+                "get_events",
+                f"SELECT {_cols(rows.EVENT_COLUMNS)} FROM {self._t_events} FINAL "
+                "WHERE event_id IN {ids:Array(UUID)} ORDER BY received_at DESC LIMIT 1 BY event_id",
+                {"ids": wanted[start : start + 1000]},
+                raw_col=True,
+            )
+            with self._errors("get_events"):
+                for r in found:
+                    e = rows.row_to_event(r)
+                    by_id[e.event_id] = e
+        return [by_id[e] for e in wanted if e in by_id]
+
+    def search_events(self, search: EventSearch) -> list[FoundEvent]:
+        """See ``citysoc.store.search.search_query`` for the SQL."""
+        sql, params = search_query(search, self._t_events)
+        found = self._select("search_events", sql, params)
+        return [
+            FoundEvent(str(eid), utc(t), str(ag), str(system), str(host), bool(sure))
+            for eid, t, ag, system, host, sure in found
+        ]
 
     def events_received_since(self, since: datetime, limit: int, after: str | None = None) -> list[Event]:
         """Events with ``received_at >= since``, oldest first, ties by event id (as text).

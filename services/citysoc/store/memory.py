@@ -28,7 +28,15 @@ from citysoc.core.config import StoreSettings
 from citysoc.core.deadletter import DeadLetter
 from citysoc.core.event import Event, utc
 from citysoc.store import rows
-from citysoc.store.base import AlertQuery, Counts, SourceActivity, StageState, StoreError
+from citysoc.store.base import (
+    AlertQuery,
+    Counts,
+    EventSearch,
+    FoundEvent,
+    SourceActivity,
+    StageState,
+    StoreError,
+)
 
 
 class MemoryStore:
@@ -114,6 +122,37 @@ class MemoryStore:
         with self._lock:
             self._check()
             return self._events.get(eid)
+
+    def get_events(self, event_ids: Sequence[str]) -> list[Event]:
+        wanted: list[str] = []
+        for eid in event_ids:
+            try:
+                wanted.append(rows.canonical_event_id(eid))
+            except ValueError:
+                continue
+        with self._lock:
+            self._check()
+            found = [self._events[e] for e in dict.fromkeys(wanted) if e in self._events]
+        return found
+
+    def search_events(self, search: EventSearch) -> list[FoundEvent]:
+        """Events in the window passing ``search.test`` (the twin does not read the SQL)."""
+        since, until = utc(search.since), utc(search.until)
+        with self._lock:
+            self._check()
+            window = [
+                e
+                for e in self._events.values()
+                if since <= e.event_time < until and (search.agency is None or e.agency == search.agency)
+            ]
+        window.sort(key=lambda e: (e.event_time, e.event_id))
+        out: list[FoundEvent] = []
+        for e in window:  # the test runs outside the lock: it may be slow (a rule engine)
+            if len(out) >= max(0, search.limit):
+                break
+            if search.test(e):
+                out.append(FoundEvent(e.event_id, e.event_time, e.agency, e.system, e.source_host, True))
+        return out
 
     def events_received_since(self, since: datetime, limit: int, after: str | None = None) -> list[Event]:
         """Events with ``received_at >= since``, oldest first, ties by event id; ``after``: keyset cursor

@@ -1,11 +1,14 @@
 """Bearer-token authentication. Every ``/api/v1`` route depends on one of these.
 
 Tokens come from the config file (digests only). An agency ingest token identifies its agency;
-the admin token reads everything. A later milestone moves tokens to the database with roles.
+the admin token reads everything. The API process also accepts the database's user tokens: it puts a
+resolver on ``app.state.token_resolver`` (see ``citysoc.api.access``) that maps a user token to
+``admin`` (may read every agency's alerts) or ``user`` (may not use these routes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -13,7 +16,7 @@ from fastapi import Depends, HTTPException, Request
 
 from citysoc.core.config import Settings
 
-Role = Literal["admin", "ingest"]
+Role = Literal["admin", "ingest", "user"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,10 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def principal(request: Request) -> Principal:
+TokenResolver = Callable[[str], Awaitable[Principal | None]]
+
+
+async def principal(request: Request) -> Principal:
     settings: Settings = request.app.state.settings
     token = _bearer(request)
     if settings.is_admin_token(token):
@@ -38,6 +44,9 @@ def principal(request: Request) -> Principal:
     agency = settings.agency_for_token(token)
     if agency is not None:
         return Principal("ingest", agency.code)
+    resolver: TokenResolver | None = getattr(request.app.state, "token_resolver", None)
+    if resolver is not None and (p := await resolver(token)) is not None:
+        return p
     raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -51,12 +52,24 @@ def export_load_state(engine: Engine) -> None:
         log.error("rule failed to load: %s (%s): %s", e.path, e.rule_id or "?", e.reason)
 
 
+def _freeze() -> None:
+    """Move the loaded rules (a large, long-lived heap) out of the garbage collector's sight.
+
+    Without it every full collection walks the whole pySigma/compiled-rule graph: measured ~10x on the
+    prefilter in ``citysoc detect``. Unfreeze and collect first, so a replaced rule set can be freed.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class RuleSet:
     def __init__(self, paths: Sequence[Path], loader: Callable[[list[Path]], Engine] = Engine.load) -> None:
         self._paths = list(paths)
         self._loader = loader
         self._seen = fingerprint(self._paths)
         self.current = loader(self._paths)
+        _freeze()
         export_load_state(self.current)
         log.info("detection: %d rules loaded, %d failed", len(self.current.rules), len(self.current.errors))
         self._reload_requested = asyncio.Event()
@@ -74,6 +87,7 @@ class RuleSet:
             log.error("rule reload failed, keeping the %d rules in use: %s", len(self.current.rules), e)
             return False
         self.current, self._seen = engine, seen
+        _freeze()
         export_load_state(engine)
         metrics.RULE_RELOADS.labels("ok").inc()
         log.info("detection reloaded: %d rules loaded, %d failed", len(engine.rules), len(engine.errors))

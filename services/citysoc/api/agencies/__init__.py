@@ -1,0 +1,1 @@
+"""Registry: agencies (city departments, districts, wards, public service units)."""

@@ -1,0 +1,1 @@
+"""The hash-chained audit log: append on every change, list, verify."""

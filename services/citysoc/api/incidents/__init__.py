@@ -1,0 +1,1 @@
+"""Incidents: lifecycle, alert groups, tasks, comments, observables, evidence, timeline, statutory clock."""

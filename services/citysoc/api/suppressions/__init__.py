@@ -1,0 +1,1 @@
+"""Suppression rules: justified, owned, expiring; matching alert groups are marked, never hidden."""

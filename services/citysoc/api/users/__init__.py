@@ -1,0 +1,1 @@
+"""Access: users with ranked roles, password login, API tokens, the role → action table."""

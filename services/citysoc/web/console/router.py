@@ -1,0 +1,11 @@
+"""The console router: one ``include_router`` in ``citysoc.api.app`` serves every console page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from citysoc.web.console import views_alerts, views_auth, views_registry
+
+router = APIRouter(include_in_schema=False)
+for part in (views_auth.router, views_alerts.router, views_registry.router):
+    router.include_router(part)
