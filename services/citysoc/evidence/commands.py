@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from citysoc.core.config import Settings
-from citysoc.evidence import archive, keys
+from citysoc.core.event import utc
+from citysoc.evidence import archive, keys, scope
 from citysoc.evidence.export import IncompleteExport, collect
+from citysoc.parsing.timestamps import parse_iso
 
 
 def keygen(settings: Settings) -> int:
@@ -39,8 +43,23 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     from citysoc.store.clickhouse import ClickHouseStore
 
     store = ClickHouseStore(settings.store)
+    reason = args.reason
     try:
-        events, alerts = collect(store, args.alert or [], args.event or [])
+        alert_ids = list(args.alert or [])
+        if args.incident:
+            code, found = asyncio.run(_incident_alerts(settings, args.incident))
+            alert_ids += found
+            reason = f"{code}: {reason}"
+        if args.query:
+            alert_ids += scope.query_alert_ids(
+                store,
+                agency=args.agency,
+                rule_id=args.rule,
+                since=_time(args.since),
+                until=_time(args.until),
+                limit=args.limit,
+            )
+        events, alerts = collect(store, alert_ids, args.event or [])
     except IncompleteExport as e:
         print(f"citysoc: {e}", file=sys.stderr)
         return 1
@@ -48,12 +67,30 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
         store.close()
     key = keys.load_private(settings.evidence.signing_key)
     by = args.by or getpass.getuser()
-    manifest = archive.write_archive(
-        Path(args.out), events, alerts, key=key, exported_by=by, reason=args.reason
-    )
+    manifest = archive.write_archive(Path(args.out), events, alerts, key=key, exported_by=by, reason=reason)
     print(f"wrote {args.out}: {len(events)} events, {len(alerts)} alerts")
     print(f"manifest sha256 {archive.sha256(manifest)}")
     return 0
+
+
+async def _incident_alerts(settings: Settings, incident: str) -> tuple[str, list[str]]:
+    from citysoc.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        return await scope.incident_alert_ids(db, incident)
+    finally:
+        await db.dispose()
+
+
+def _time(text: str | None) -> datetime | None:
+    """ISO 8601 text as an aware time (UTC when it names no offset)."""
+    if text is None:
+        return None
+    parsed = parse_iso(text)
+    if parsed is None:
+        raise IncompleteExport(f"unreadable time {text!r} (ISO 8601, e.g. 2026-11-23T10:00:00+07:00)")
+    return utc(parsed)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
