@@ -277,6 +277,42 @@ def wait_groups(site: Site, groups: int, hits: int, timeout: float = 30) -> list
         time.sleep(0.2)
 
 
+def seed_incident(site: Site) -> int:
+    """An incident holding the SSH-failure groups of web01 and web02, with tasks for two agencies, an
+    observable, evidence, a comment and a drafted initial report (for screenshots; the browser tests
+    build theirs through the pages). Returns its id."""
+    groups = [g["id"] for g in site.groups if g["key"].get("host") in ("web01", "web02")]
+    agencies = {
+        a["code"]: a["id"] for a in site.admin("GET", "/api/v1/agencies", params={"limit": 200})["items"]
+    }
+    body = {"title": "Dò mật khẩu SSH vào máy chủ thư điện tử", "severity": "high", "group_ids": groups}
+    incident = site.admin("POST", "/api/v1/incidents", 201, json=body)
+    base = f"/api/v1/incidents/{incident['id']}"
+    site.admin("POST", f"{base}/transition", json={"to": "triage"})
+    for title, code in (
+        ("Chặn 203.0.113.9 trên tường lửa", "hcm-dost"),
+        ("Rà soát tài khoản quản trị", "q1"),
+    ):
+        task = {
+            "title": title,
+            "agency_id": agencies[code],
+            "mandatory": True,
+            "due_at": "2030-01-02T01:30:00Z",
+        }
+        site.admin("POST", f"{base}/tasks", 201, json=task)
+    site.admin("POST", f"{base}/observables", 201, json={"kind": "ipv4", "value": "203.0.113.9"})
+    evidence = {
+        "file_name": "auth.log",
+        "sha256": "ab" * 32,
+        "acquired_by": "ana",
+        "acquired_at": datetime.now(UTC).isoformat(),
+    }
+    site.admin("POST", f"{base}/evidence", 201, json=evidence)
+    site.admin("POST", f"{base}/comments", 201, json={"body": "Nguồn tấn công từ một địa chỉ, đã chặn."})
+    site.admin("POST", f"{base}/reports", 201, json={"kind": "initial"})
+    return int(incident["id"])
+
+
 def start_site(directory: Path, timeout: float = 90) -> Site:
     directory.mkdir(parents=True, exist_ok=True)
     cfg = config(directory)

@@ -55,6 +55,7 @@ def main() -> int:
         site = site_mod.start_site(Path(tmp))
         try:
             group = next(g for g in site.groups if g["key"].get("host") == "web04")
+            incident = site_mod.seed_incident(site)
             pages = [
                 ("01-alerts", "ana", "/alerts"),
                 ("02-alerts-filtered", "ana", "/alerts?agency=hcm-dost&sort=-count"),
@@ -67,6 +68,11 @@ def main() -> int:
                 ("09-group-en", "ana", f"/alerts/groups/{group['id']}"),
                 ("10-officer-alerts", "officer", "/alerts?lang=vi"),
                 ("11-officer-systems", "officer", "/registry/systems"),
+                ("12-officer-tasks", "officer", "/tasks"),
+                ("13-incidents", "ana", "/incidents?lang=vi"),
+                ("14-incident", "ana", f"/incidents/{incident}"),
+                ("15-tasks", "ana", "/tasks"),
+                ("16-reports", "ana", "/reports"),
             ]
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=args.chromium, args=FLAGS, headless=True)
@@ -100,7 +106,9 @@ def main() -> int:
                 data={"username": "ana", "password": site_mod.PASSWORD, "csrf": token},
                 headers={"Origin": site.url},
             )
-            for _name, _user, path in pages[:7]:
+            for _name, user, path in pages:
+                if user != "ana":
+                    continue
                 times = []
                 for _ in range(5):
                     t0 = time.perf_counter()

@@ -246,3 +246,98 @@ def test_agency_officer_sees_only_their_agency_and_no_forbidden_buttons(page: An
         "q1-portal"
     }
     assert page.goto(site.url + "/rules").status == 403
+
+
+def _logout(page: Any) -> None:
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.wait_for_url("**/login**")
+
+
+def test_incident_flow_from_triage_to_the_downloaded_end_report(page: Any, site: Any) -> None:
+    """Issue 7, acceptance 1: triage a group of alerts, open an incident from them, assign a task to
+    an agency, the agency's officer completes it, the SOC closes the incident and downloads form 04."""
+    login(page, site, "ana")
+    # Triage: the q1 groups (Sysmon detections on the district portal), selected and acknowledged.
+    page.goto(f"{site.url}/alerts?agency=q1")
+    q1 = [g for g in site.groups if g["agency"] == "q1"]
+    boxes = page.locator("input[data-select]")
+    assert boxes.count() == len(q1) == 2
+    for box in boxes.all():
+        box.check()
+    page.get_by_test_id("bulk-acknowledged").click()
+    page.wait_for_selector("#flash p")
+    assert all(api_group(site, g["id"])["status"] in ("acknowledged", "escalated") for g in q1)
+
+    # Open an incident from the selected groups.
+    for box in page.locator("input[data-select]").all():
+        box.check()
+    page.get_by_test_id("bulk-incident").click()
+    page.wait_for_url("**/incidents/*")
+    incident_path = page.url.removeprefix(site.url)
+    incident_id = int(incident_path.rsplit("/", 1)[1])
+    expect(page.locator("#flash p")).to_have_text("Đã mở sự cố từ 2 nhóm cảnh báo.")
+    assert page.get_by_test_id("linked-group").count() == 2
+    assert {api_group(site, g["id"])["incident_id"] for g in q1} == {incident_id}
+    assert unlabelled_controls(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    for to, shown in (("triage", "Đang phân loại"), ("in_progress", "Đang xử lý")):
+        page.locator(f'button[data-move="{to}"]').click()
+        expect(page.get_by_test_id("incident-status")).to_have_text(shown)
+
+    # Assign a mandatory task to the district with a due date.
+    page.get_by_label("Nhiệm vụ", exact=True).fill("Cô lập máy trạm ws-017")
+    page.get_by_label("Giao cho đơn vị").select_option(label="q1 — UBND Quận 1")
+    page.get_by_label("Hạn", exact=True).fill("2030-01-02T08:30")
+    page.get_by_role("button", name="Giao nhiệm vụ").click()
+    expect(page.get_by_test_id("task-row")).to_have_count(1)
+    assert "02/01/2030 08:30:00" in page.get_by_test_id("task-row").inner_text()  # Ho Chi Minh time
+    tasks = site.admin("GET", "/api/v1/tasks", params={"incident_id": incident_id})["items"]
+    assert [(t["status"], t["mandatory"], t["due_at"][:16]) for t in tasks] == [
+        ("open", True, "2030-01-02T01:30")
+    ]
+
+    # The district's officer completes it from their task list.
+    _logout(page)
+    login(page, site, "officer", "/tasks")
+    row = page.get_by_test_id("task-row")
+    expect(row).to_have_count(1)
+    assert "Cô lập máy trạm ws-017" in row.inner_text()
+    page.get_by_label("Ghi chú kết quả").fill("Đã cô lập và quét lại máy")
+    page.get_by_test_id("task-done").click()
+    expect(page.get_by_test_id("empty")).to_be_visible()
+    page.goto(site.url + incident_path)
+    assert page.locator("button[data-move]").count() == 0  # officers move no incident
+    assert page.get_by_test_id("task-status").inner_text() == "Đã xong"
+
+    # Back to the SOC: determination and summary, resolve, close, end report (form 04).
+    _logout(page)
+    login(page, site, "lead", incident_path)
+    page.locator("#edit summary").click()
+    page.get_by_label("Kết luận").select_option("true_positive")
+    page.get_by_label("Tóm tắt", exact=True).fill("Mã PowerShell mã hóa trên ws-017; máy đã được cô lập.")
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.get_by_test_id("determination")).to_have_text("Sự cố thật")
+    page.locator('button[data-move="resolved"]').click()
+    expect(page.get_by_test_id("incident-status")).to_have_text("Đã khắc phục")
+    expect(page.get_by_test_id("close-needs")).to_have_count(0)  # nothing missing any more
+    page.locator('button[data-move="closed"]').click()
+    expect(page.get_by_test_id("incident-status")).to_have_text("Đã đóng")
+    assert site.admin("GET", f"/api/v1/incidents/{incident_id}")["status"] == "closed"
+
+    page.get_by_label("Loại báo cáo").select_option("end")
+    page.get_by_role("button", name="Tạo báo cáo").click()
+    expect(page.get_by_test_id("report-row")).to_have_count(1)
+    page.locator('button[data-report-move="approved"]').click()
+    expect(page.get_by_test_id("report-status")).to_have_text("Đã duyệt")
+    page.locator('button[data-report-move="sent"]').click()
+    expect(page.get_by_test_id("report-status")).to_have_text("Đã gửi")
+    with page.expect_download() as info:
+        page.get_by_test_id("report-download").click()
+    download = info.value
+    text = Path(download.path()).read_text(encoding="utf-8")
+    code = site.admin("GET", f"/api/v1/incidents/{incident_id}")["code"]
+    assert download.suggested_filename == f"{code}-R1.txt"
+    assert text.startswith("END-OF-RESPONSE REPORT (Circular 20/2017/TT-BTTTT, form 04)")
+    assert code in text and "Mã PowerShell mã hóa trên ws-017" in text
+    (report,) = site.admin("GET", f"/api/v1/incidents/{incident_id}/reports")
+    assert report["status"] == "sent" and report["document"] == text

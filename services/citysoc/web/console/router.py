@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from citysoc.web.console import views_alerts, views_auth, views_registry
+from citysoc.web.console import views_alerts, views_auth, views_incidents, views_registry, views_work
 
 router = APIRouter(include_in_schema=False)
-for part in (views_auth.router, views_alerts.router, views_registry.router):
+for part in (
+    views_auth.router,
+    views_alerts.router,
+    views_incidents.router,
+    views_work.router,
+    views_registry.router,
+):
     router.include_router(part)

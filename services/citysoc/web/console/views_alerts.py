@@ -135,6 +135,7 @@ async def queue(request: Request, actor: ConsoleActor, session: Session) -> Resp
         "agencies": await agency_names(session, actor),
         "allowed": lambda g: allowed(actor, g.status),
         "can_triage": actor.can(Action.GROUP_TRIAGE),
+        "can_open": actor.can(Action.INCIDENT_WRITE),
         "statuses": list(GroupStatus),
         "levels": list(reversed(LEVELS)),
         "reasons": list(DismissReason),
@@ -179,6 +180,7 @@ async def group_page(
         "reasons": list(DismissReason),
         "agencies": await agency_names(session, actor),
         "back": safe_next(request.query_params.get("back"), "/alerts"),
+        "can_open": actor.can(Action.INCIDENT_WRITE) and g.incident_id is None,
     }
     return render(request, "group.html", ctx, actor=actor, active="alerts")
 
