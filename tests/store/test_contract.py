@@ -221,6 +221,21 @@ def test_duplicate_alerts_dedup_last_wins(store: Store) -> None:
     assert store.query_alerts(AlertQuery()) == [renamed]
 
 
+def test_get_alerts_in_the_order_given_without_missing_or_repeats(store: Store) -> None:
+    alerts = [alert(n, rule_id=("rule-a", "rule-b")[n % 2]) for n in range(1, 2505)]
+    store.insert_alerts(alerts)
+    renamed = alert(7, rule_id="rule-b", title="newer copy")
+    store.insert_alerts([renamed])
+    wanted = [alerts[2500].alert_id, "no-such-alert", alerts[6].alert_id, alerts[2500].alert_id]
+    wanted += [a.alert_id for a in alerts[:2400]]  # more than one query's worth of ids
+    got = store.get_alerts(wanted)
+    assert [a.alert_id for a in got] == [alerts[2500].alert_id, alerts[6].alert_id] + [
+        a.alert_id for a in alerts[:2400] if a.alert_id != alerts[6].alert_id
+    ]
+    assert got[1] == renamed  # the deduplicated (latest) copy
+    assert store.get_alerts([]) == []
+
+
 def _corpus() -> list[Alert]:
     out: list[Alert] = []
     for n in range(24):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class NotFound(HTTPException):
@@ -32,3 +34,14 @@ class Invalid(HTTPException):
 class Unauthorized(HTTPException):
     def __init__(self, detail: str) -> None:
         super().__init__(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def delete_unreferenced(session: AsyncSession, row: object, what: str) -> None:
+    """Delete ``row`` now; a row other records still reference (foreign keys ``RESTRICT``: incidents,
+    tasks...) is refused with 409 and the session rolled back, never a server error."""
+    await session.delete(row)
+    try:
+        await session.flush()
+    except IntegrityError as e:
+        await session.rollback()
+        raise Conflict(f"{what} is still referenced by other records (e.g. incidents or tasks)") from e

@@ -18,14 +18,9 @@ class IncompleteExport(LookupError):
 def collect(
     store: Store, alert_ids: Sequence[str], event_ids: Sequence[str]
 ) -> tuple[list[Event], list[Alert]]:
-    missing: list[str] = []
-    alerts: list[Alert] = []
-    for aid in dict.fromkeys(alert_ids):
-        alert = store.get_alert(aid)
-        if alert is None:
-            missing.append(f"alert {aid}")
-        else:
-            alerts.append(alert)
+    alerts: list[Alert] = store.get_alerts(alert_ids)
+    stored = {a.alert_id for a in alerts}
+    missing = [f"alert {aid}" for aid in dict.fromkeys(alert_ids) if aid not in stored]
     wanted = dict.fromkeys([*event_ids, *(e for a in alerts for e in a.event_ids)])
     events: list[Event] = []
     for eid in wanted:

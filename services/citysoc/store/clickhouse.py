@@ -422,6 +422,22 @@ class ClickHouseStore:
         with self._errors("get_alert"):
             return rows.row_to_alert(found[0]) if found else None
 
+    def get_alerts(self, alert_ids: Sequence[str]) -> list[Alert]:
+        wanted = list(dict.fromkeys(alert_ids))
+        by_id: dict[str, Alert] = {}
+        for start in range(0, len(wanted), 1000):
+            found = self._select(
+                "get_alerts",
+                f"SELECT {_cols(rows.ALERT_COLUMNS)} FROM {self._t_alerts} FINAL "
+                "WHERE alert_id IN {ids:Array(String)}",
+                {"ids": wanted[start : start + 1000]},
+            )
+            with self._errors("get_alerts"):
+                for r in found:
+                    a = rows.row_to_alert(r)
+                    by_id[a.alert_id] = a
+        return [by_id[a] for a in wanted if a in by_id]
+
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest ``received_at`` first, then dead id descending."""
         found = self._select(

@@ -194,6 +194,11 @@ class MemoryStore:
             self._check()
             return self._alerts.get(alert_id)
 
+    def get_alerts(self, alert_ids: Sequence[str]) -> list[Alert]:
+        with self._lock:
+            self._check()
+            return [self._alerts[a] for a in dict.fromkeys(alert_ids) if a in self._alerts]
+
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest ``received_at`` first, then dead id descending."""
         with self._lock:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from citysoc.api.access.actor import Actor
 from citysoc.api.agencies.models import AgencyIn, AgencyPatch
 from citysoc.api.audit.service import append
-from citysoc.api.errors import Conflict, Forbidden, Invalid, NotFound
+from citysoc.api.errors import Conflict, Forbidden, Invalid, NotFound, delete_unreferenced
 from citysoc.api.paging import SortKey, paginate
 from citysoc.db import Agency, System, User
 from citysoc.db.base import as_dict
@@ -135,6 +135,6 @@ async def delete(session: AsyncSession, actor: Actor, agency_id: int) -> None:
         if ref:
             raise Conflict(f"agency is referenced by {ref} {model.__tablename__}")
     before = as_dict(row, FIELDS)
-    await session.delete(row)
+    await delete_unreferenced(session, row, "agency")
     await append(session, actor, "agency.delete", "agency", agency_id, agency=before["code"], before=before)
     await session.commit()

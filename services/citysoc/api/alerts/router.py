@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from citysoc.api.alerts import service
 from citysoc.api.alerts.models import AlertOut, AlertPage
 from citysoc.api.deps import get_store
+from citysoc.api.params import Instant
 from citysoc.core.alert import Level
 from citysoc.core.event import utc
 from citysoc.store.base import AlertQuery, Store
@@ -26,8 +26,8 @@ async def list_alerts(
     agency: str | None = None,
     rule_id: str | None = None,
     level: Level | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant = None,
+    until: Instant = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> AlertPage:

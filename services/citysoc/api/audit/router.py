@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -12,13 +11,13 @@ from citysoc.api.access.actor import Actor
 from citysoc.api.access.deps import Session, require
 from citysoc.api.audit import service
 from citysoc.api.audit.models import AuditOut, AuditPage, ProblemOut, VerificationOut
-from citysoc.api.params import Limit
+from citysoc.api.params import NO_NUL, Instant, Limit
 from citysoc.core.event import utc
 from citysoc.db import AuditEntry
 from citysoc.db.enums import Action
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-Short = Annotated[str | None, Query(max_length=200)]
+Short = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 
 
 @router.get("", response_model=AuditPage)
@@ -29,8 +28,8 @@ async def list_audit(
     object_id: Short = None,
     actor: Short = None,
     action: Short = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant = None,
+    until: Instant = None,
     limit: Limit = 100,
     cursor: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,18}$", description="seq to continue below")

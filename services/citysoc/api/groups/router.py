@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -25,7 +24,7 @@ from citysoc.api.groups.models import (
     GroupSort,
     TransitionIn,
 )
-from citysoc.api.params import Cursor, IdPath, IdQuery, Limit, ShortQuery, Text
+from citysoc.api.params import Cursor, IdPath, IdQuery, Instant, Limit, ShortQuery, Text
 from citysoc.core.alert import Level
 from citysoc.core.event import utc
 from citysoc.db.enums import Action, GroupStatus
@@ -48,8 +47,8 @@ async def list_groups(
     min_level: Level | None = None,
     status: GroupStatus | None = None,
     assignee_id: IdQuery = None,
-    since: Annotated[datetime | None, Query(description="last seen at or after")] = None,
-    until: Annotated[datetime | None, Query(description="last seen before")] = None,
+    since: Annotated[Instant, Query(description="last seen at or after")] = None,
+    until: Annotated[Instant, Query(description="last seen before")] = None,
     q: Text = None,
     suppressed: Annotated[
         bool | None, Query(description="true: held by an active suppression rule; false: raising")
@@ -113,8 +112,8 @@ async def occurrences(
         raise HTTPException(400, str(e)) from e
     ids = await service.occurrences(session, actor, group_id, limit + 1, before)
     page = ids[:limit]
-    found = await asyncio.to_thread(lambda: [store.get_alert(aid) for aid, _ in page])
-    items = [AlertOut.of(a) for a in found if a is not None]
+    found = await asyncio.to_thread(store.get_alerts, [aid for aid, _ in page])
+    items = [AlertOut.of(a) for a in found]
     nxt = None
     if len(ids) > limit and page:
         aid, at = page[-1]

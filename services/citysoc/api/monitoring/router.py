@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from citysoc.api.deps import get_store
+from citysoc.api.params import Instant
 from citysoc.core.event import utc
 from citysoc.store.base import Store
 from citysoc.web.auth import Principal, require_admin
@@ -21,8 +22,8 @@ router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 async def monitoring(
     _: Annotated[Principal, Depends(require_admin)],
     store: Annotated[Store, Depends(get_store)],
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant = None,
+    until: Instant = None,
     agency: str | None = None,
     silent_after_minutes: Annotated[int, Query(ge=1, le=10_080)] = 15,
 ) -> dict[str, Any]:

@@ -48,7 +48,19 @@ async def create_report(
     return service.out(i, r, reporting)
 
 
-@router.get("/periodic", response_model=PeriodicReport)
+@router.get(
+    "/periodic",
+    response_model=PeriodicReport,
+    responses={
+        200: {
+            "description": "The report as JSON (``format=json``), CSV or a printable HTML document",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def periodic_report(
     _: Stats,
     session: Session,

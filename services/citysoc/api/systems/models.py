@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from citysoc.api.params import IdField
+from citysoc.api.params import NO_NUL, IdField
 from citysoc.db import System
 from citysoc.db.enums import FunctionClass, InformationType
 
@@ -36,16 +36,16 @@ def _domain(v: str) -> str:
 
 Address = Annotated[str, Field(max_length=50), AfterValidator(_address)]
 Domain = Annotated[str, Field(max_length=253), AfterValidator(_domain)]
-Item = Annotated[str, Field(min_length=1, max_length=300)]
+Item = Annotated[str, Field(min_length=1, max_length=300, pattern=NO_NUL)]
 
 
 class Approval(BaseModel):
     """The decision approving the security level."""
 
     model_config = ConfigDict(extra="forbid")
-    number: str | None = Field(default=None, max_length=100)
+    number: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
     date: dt.date | None = None
-    approver: str | None = Field(default=None, max_length=300)
+    approver: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
 
 
 class Protection(BaseModel):
@@ -61,7 +61,7 @@ class Protection(BaseModel):
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=300)
+    name: str = Field(min_length=1, max_length=300, pattern=NO_NUL)
     owner_agency_id: IdField
     operator_agency_id: IdField
     function_class: FunctionClass
@@ -72,8 +72,8 @@ class _Body(BaseModel):
     domains: list[Domain] = Field(default_factory=list, max_length=1000)
     services: list[Item] = Field(default_factory=list, max_length=200)
     security_measures: list[Item] = Field(default_factory=list, max_length=200)
-    security_provider: str | None = Field(default=None, max_length=300)
-    connectivity_provider: str | None = Field(default=None, max_length=300)
+    security_provider: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
+    connectivity_provider: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
     protection: Protection = Field(default_factory=Protection)
     log_sources: list[Item] = Field(default_factory=list, max_length=1000)
 
@@ -91,7 +91,7 @@ class SystemPatch(BaseModel):
     """Fields to change (absent: unchanged); a nested object given replaces the stored one."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=300)
+    name: str | None = Field(default=None, min_length=1, max_length=300, pattern=NO_NUL)
     owner_agency_id: IdField | None = None
     operator_agency_id: IdField | None = None
     function_class: FunctionClass | None = None
@@ -102,8 +102,8 @@ class SystemPatch(BaseModel):
     domains: list[Domain] | None = Field(default=None, max_length=1000)
     services: list[Item] | None = Field(default=None, max_length=200)
     security_measures: list[Item] | None = Field(default=None, max_length=200)
-    security_provider: str | None = Field(default=None, max_length=300)
-    connectivity_provider: str | None = Field(default=None, max_length=300)
+    security_provider: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
+    connectivity_provider: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
     protection: Protection | None = None
     log_sources: list[Item] | None = Field(default=None, max_length=1000)
 

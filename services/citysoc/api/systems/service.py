@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from citysoc.api.access.actor import Actor
 from citysoc.api.audit.service import append
-from citysoc.api.errors import Conflict, Forbidden, Invalid, NotFound
+from citysoc.api.errors import Conflict, Forbidden, Invalid, NotFound, delete_unreferenced
 from citysoc.api.paging import SortKey, paginate
 from citysoc.api.systems.models import NOT_NULL, SystemIn, SystemPatch, columns
 from citysoc.db import Agency, System
@@ -128,6 +128,6 @@ async def delete(session: AsyncSession, actor: Actor, system_id: int) -> None:
     _own(actor, row.owner_agency_id)
     before = as_dict(row, FIELDS)
     owner = await _agency_code(session, row.owner_agency_id)
-    await session.delete(row)
+    await delete_unreferenced(session, row, "system")
     await append(session, actor, "system.delete", "system", system_id, agency=owner, before=before)
     await session.commit()

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from citysoc.api.params import IdField
+from citysoc.api.params import NO_NUL, IdField
 from citysoc.db import User
 from citysoc.db.enums import Action, Role, TokenKind
 
@@ -18,8 +18,8 @@ UserSort = Literal["username", "-username", "created_at", "-created_at"]
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=USERNAME)
-    display_name: str = Field(default="", max_length=300)
-    email: str | None = Field(default=None, max_length=300)
+    display_name: str = Field(default="", max_length=300, pattern=NO_NUL)
+    email: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
     role: Role
     agency_id: IdField | None = Field(default=None, description="required for agency officers")
     password: str | None = Field(default=None, min_length=12, max_length=1000)
@@ -27,8 +27,8 @@ class UserIn(BaseModel):
 
 class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, max_length=300)
-    email: str | None = Field(default=None, max_length=300)
+    display_name: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
+    email: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
     role: Role | None = None
     agency_id: IdField | None = None
     password: str | None = Field(default=None, min_length=12, max_length=1000)
@@ -70,13 +70,13 @@ class UserPage(BaseModel):
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=100)
+    username: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1000)
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     scopes: list[Action] = Field(min_length=1, max_length=len(Action))
     expires_in_days: int = Field(default=90, ge=1, le=3650)
 

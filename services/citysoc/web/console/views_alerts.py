@@ -150,7 +150,7 @@ def _pretty(value: Any) -> str:
 
 
 def _alerts(store: Store, ids: Sequence[str]) -> list[Alert]:
-    return [a for a in (store.get_alert(i) for i in ids) if a is not None]
+    return store.get_alerts(ids)
 
 
 @router.get("/alerts/groups/{group_id}")
