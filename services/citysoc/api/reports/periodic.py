@@ -13,9 +13,8 @@ import html
 import io
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,24 +50,16 @@ def window(year: int, period: Period) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    detected: datetime
-    acknowledged: datetime | None
-    contained: datetime | None
-    resolved: datetime | None
-    due: datetime
-    reported: datetime | None
-    status: IncidentStatus
-    serious: bool
-
-    def since(self, milestone: Literal["acknowledged", "contained", "resolved"]) -> float | None:
-        at: datetime | None = getattr(self, milestone)
-        return None if at is None else (at - self.detected).total_seconds()
+def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
+    """Seconds from ``earlier`` to ``later`` (NULL when either is), computed by the database. SQLite
+    keeps naive UTC text: julianday differences (resolution ~50 us, far below what is reported)."""
+    if dialect == "sqlite":
+        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+    return sa.func.extract("epoch", later - earlier)
 
 
 def _durations(values: Iterable[float | None]) -> Durations:
-    v = [x for x in values if x is not None]
+    v = [float(x) for x in values if x is not None]
     if not v:
         return Durations(count=0, mean_s=None, median_s=None)
     return Durations(count=len(v), mean_s=statistics.fmean(v), median_s=statistics.median(v))
@@ -96,26 +87,30 @@ async def build(session: AsyncSession, year: int, period: Period) -> PeriodicRep
         .where(in_period, IncidentAgency.role == IncidentAgencyRole.AFFECTED)
         .group_by(Agency.code)
     )
-    incidents = [
-        _Row(*r)
-        for r in (
-            await session.execute(
-                sa.select(
-                    Incident.detected_at,
-                    Incident.acknowledged_at,
-                    Incident.contained_at,
-                    Incident.resolved_at,
-                    Incident.report_due_at,
-                    Incident.initial_report_at,
-                    Incident.status,
-                    Incident.serious,
-                ).where(in_period)
-            )
-        ).all()
-    ]
-    on_time = sum(1 for r in incidents if r.reported is not None and r.reported <= r.due)
-    late = sum(1 for r in incidents if r.reported is not None and r.reported > r.due)
-    missing = sum(1 for r in incidents if r.reported is None and r.status != IncidentStatus.DISMISSED)
+    # Counted and measured in SQL: a year of a city's incidents must not be pulled into Python rows.
+    dialect = session.get_bind().dialect.name
+    total, serious, on_time, late, missing = (
+        await session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(Incident.serious),
+                sa.func.count().filter(Incident.initial_report_at <= Incident.report_due_at),
+                sa.func.count().filter(Incident.initial_report_at > Incident.report_due_at),
+                sa.func.count().filter(
+                    Incident.initial_report_at.is_(None), Incident.status != IncidentStatus.DISMISSED
+                ),
+            ).where(in_period)
+        )
+    ).one()
+    spans = (
+        await session.execute(
+            sa.select(
+                _seconds(dialect, Incident.acknowledged_at, Incident.detected_at),
+                _seconds(dialect, Incident.contained_at, Incident.detected_at),
+                _seconds(dialect, Incident.resolved_at, Incident.detected_at),
+            ).where(in_period)
+        )
+    ).all()
     rules = await session.execute(
         sa.select(AlertGroup.rule_id, sa.func.count(), sa.func.sum(AlertGroup.count))
         .where(AlertGroup.first_seen >= start, AlertGroup.first_seen < end)
@@ -156,15 +151,15 @@ async def build(session: AsyncSession, year: int, period: Period) -> PeriodicRep
         period=period,
         start=start,
         end=end,
-        incidents=len(incidents),
-        serious=sum(1 for r in incidents if r.serious),
+        incidents=int(total),
+        serious=int(serious),
         by_status=await grouped(Incident.status),
         by_severity=await grouped(Incident.severity),
         by_category=await grouped(Incident.category),
         by_agency=_counts((k, n) for k, n in by_agency_rows),
-        time_to_acknowledge=_durations(r.since("acknowledged") for r in incidents),
-        time_to_contain=_durations(r.since("contained") for r in incidents),
-        time_to_resolve=_durations(r.since("resolved") for r in incidents),
+        time_to_acknowledge=_durations(r[0] for r in spans),
+        time_to_contain=_durations(r[1] for r in spans),
+        time_to_resolve=_durations(r[2] for r in spans),
         initial_reports_on_time=on_time,
         initial_reports_late=late,
         initial_reports_missing=missing,
