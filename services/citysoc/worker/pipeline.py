@@ -135,12 +135,17 @@ async def store_alerts(
     alerts: Sequence[Alert], *, store: Store, producer: Producer | None, topic: str | None, max_backoff: float
 ) -> None:
     """Store alerts, then publish them (when a topic is given); returns once both are acknowledged."""
-    await timed(
-        "store_alerts",
-        len(alerts),
-        retry("store_alerts", max_backoff, asyncio.to_thread, store.insert_alerts, alerts),
-    )
-    if producer is not None and topic:
+    writer = BatchWriter(store, WriterLimits(max_backoff_s=max_backoff))
+    writer.add(alerts=alerts)
+    await writer.flush()
+    await publish_alerts(alerts, producer=producer, topic=topic, max_backoff=max_backoff)
+
+
+async def publish_alerts(
+    alerts: Sequence[Alert], *, producer: Producer | None, topic: str | None, max_backoff: float
+) -> None:
+    """Publish stored alerts to ``topic`` (skipped without a producer or topic) and count them."""
+    if alerts and producer is not None and topic:
         records = [Record(record_key(a.agency, a.host), a.to_json()) for a in alerts]
         await timed(
             "publish", len(records), retry("publish_alerts", max_backoff, producer.produce, topic, records)
@@ -165,12 +170,7 @@ def buffer(writer: BatchWriter, batch: Batch, cfg: WorkerConfig) -> None:
 async def publish(batch: Batch, *, cfg: WorkerConfig, producer: Producer | None) -> None:
     """Publish the stored alerts (when an alerts topic is set) and the correlation records."""
     mb = cfg.max_backoff_s
-    if batch.alerts and producer is not None and cfg.alerts_topic:
-        records = [Record(record_key(a.agency, a.host), a.to_json()) for a in batch.alerts]
-        topic = cfg.alerts_topic
-        await timed("publish", len(records), retry("publish_alerts", mb, producer.produce, topic, records))
-    for a in batch.alerts:
-        metrics.ALERTS.labels(a.level).inc()
+    await publish_alerts(batch.alerts, producer=producer, topic=cfg.alerts_topic, max_backoff=mb)
     if batch.correlation:
         if producer is None or cfg.correlation_topic is None:
             raise RuntimeError("correlation records need a producer and a correlation topic")
