@@ -145,6 +145,16 @@ async def _seed(url: str, store: MemoryStore) -> dict[str, int]:
             )
             body = {"username": "analyst", "role": "soc_analyst", "password": PASSWORD}
             user = await ok("POST", "/api/v1/users", json=body)
+            # A shared saved view: a config admin token owns none, but sees and manages shared ones.
+            body = {"username": "lead", "role": "soc_lead", "password": PASSWORD}
+            await ok("POST", "/api/v1/users", json=body)
+            login = await client.post("/api/v1/auth/login", json={"username": "lead", "password": PASSWORD})
+            view = await client.post(
+                "/api/v1/saved-views",
+                json={"name": "new high", "query": "view=flat&level=high", "shared": True},
+                headers=bearer(login.json()["token"]),
+            )
+            assert view.status_code == 201, view.text
             ids = {
                 "agency_id": agency["id"],
                 "system_id": system["id"],
@@ -156,6 +166,7 @@ async def _seed(url: str, store: MemoryStore) -> dict[str, int]:
                 "report_id": report["id"],
                 "suppression_id": suppression["id"],
                 "user_id": user["id"],
+                "view_id": view.json()["id"],
             }
             return ids
     finally:

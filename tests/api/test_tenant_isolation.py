@@ -103,6 +103,13 @@ async def _tenant(api: Api, code: str, n: int) -> dict[str, Any]:
         },
         status=201,
     )
+    view = await api.ok(
+        "POST",
+        "/api/v1/saved-views",
+        session,
+        json={"name": f"{code} view", "query": f"view=flat&agency={code}"},
+        status=201,
+    )
     return {
         "agency": agency,
         "system": system,
@@ -117,6 +124,7 @@ async def _tenant(api: Api, code: str, n: int) -> dict[str, Any]:
         "evidence": evidence,
         "report": report,
         "suppression": suppression,
+        "view": view,
     }
 
 
@@ -192,6 +200,8 @@ def bodies(b: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
             "agency": MARK,
             "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
         },
+        ("POST", "/api/v1/saved-views"): {"name": f"{MARK} by A", "query": f"agency={MARK}"},
+        ("PATCH", "/api/v1/saved-views/{view_id}"): {"name": "renamed by A", "default": True},
         ("POST", "/api/v1/hunts"): {
             "rules": [HUNT_RULE],
             "since": "2026-11-01T00:00:00Z",
@@ -217,6 +227,7 @@ def path_values(b: dict[str, Any]) -> dict[str, Any]:
         "evidence_id": b["evidence"]["id"],
         "report_id": b["report"]["id"],
         "suppression_id": b["suppression"]["id"],
+        "view_id": b["view"]["id"],
     }
 
 
@@ -247,6 +258,7 @@ async def _snapshot(api: Api, b: dict[str, Any]) -> list[Any]:
         await api.ok("GET", f"/api/v1/incidents/{b['incident']['id']}/comments"),
         await api.ok("GET", f"/api/v1/reports/{b['report']['id']}"),
         await api.ok("GET", f"/api/v1/suppressions/{b['suppression']['id']}"),
+        await api.ok("GET", f"/api/v1/saved-views/{b['view']['id']}", b["session"]),
     ]
 
 
@@ -297,5 +309,6 @@ async def test_officer_of_a_cannot_reach_b(api: Api) -> None:
     assert (await api.ok("GET", f"/api/v1/systems/{a['system']['id']}", me))["code"] == "aaa-system"
     await api.ok("PATCH", f"/api/v1/agencies/{a['agency']['id']}", me, json={"name": "renamed by A"})
     assert (await api.ok("GET", f"/api/v1/incidents/{a['incident']['id']}", me))["title"] == "aaa incident"
+    assert [v["id"] for v in (await api.ok("GET", "/api/v1/saved-views", me))["items"]] == [a["view"]["id"]]
     mine = await api.ok("GET", "/api/v1/tasks", me)
     assert [t["id"] for t in mine["items"]] == [a["task"]["id"]]

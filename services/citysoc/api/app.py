@@ -30,6 +30,7 @@ from citysoc.api.reports.router import router as reports_router
 from citysoc.api.suppressions.router import router as suppressions_router
 from citysoc.api.systems.router import router as systems_router
 from citysoc.api.users.router import router as users_router
+from citysoc.api.views.router import router as saved_views_router
 from citysoc.core.config import Settings
 from citysoc.db import Database
 from citysoc.store.base import Store
@@ -77,6 +78,7 @@ def create_api(
     for router in (incidents_router, incident_work_router, tasks_router, incident_reports, reports_router):
         app.include_router(router)
     app.include_router(suppressions_router)
+    app.include_router(saved_views_router)
 
     @app.middleware("http")
     async def _incident_gauges(

@@ -25,6 +25,7 @@ from citysoc.db.registry import Agency, System
 from citysoc.db.reports import Report
 from citysoc.db.suppressions import Suppression
 from citysoc.db.triage import AlertGroup, SeenAlert
+from citysoc.db.views import SavedView, SavedViewDefault
 
 __all__ = [
     "Agency",
@@ -43,6 +44,8 @@ __all__ = [
     "Observable",
     "Report",
     "RolePermission",
+    "SavedView",
+    "SavedViewDefault",
     "SeenAlert",
     "Suppression",
     "System",

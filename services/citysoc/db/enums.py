@@ -88,26 +88,37 @@ class Action(StrEnum):
     SUPPRESSION_READ = "suppression.read"
     SUPPRESSION_WRITE = "suppression.write"
     """Create and revoke suppression rules (every agency's alerts)."""
+    VIEW_READ = "view.read"
+    """List saved alert-queue views: one's own and (outside agency scope) those shared with the SOC."""
+    VIEW_WRITE = "view.write"
+    """Save, rename, change and delete one's own queue views; choose one's default view."""
+    VIEW_SHARE = "view.share"
+    """Share one's own saved views with every SOC member (officers never see shared views)."""
+    VIEW_MANAGE = "view.manage"
+    """Edit and delete any shared view, not only one's own."""
 
 
 _READ_REGISTRY = {Action.AGENCY_READ, Action.SYSTEM_READ, Action.ROLE_READ}
 DEFAULT_PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.CITY_SOC_ADMIN: frozenset(Action),
-    Role.SOC_LEAD: frozenset(Action) - {Action.ROLE_WRITE},
+    Role.SOC_LEAD: frozenset(Action) - {Action.ROLE_WRITE, Action.VIEW_MANAGE},
     Role.SOC_ANALYST: frozenset(
         _READ_REGISTRY
         | {Action.USER_READ, Action.TOKEN_OWN, Action.GROUP_READ, Action.GROUP_TRIAGE, Action.ALERT_READ}
         | {Action.INCIDENT_READ, Action.INCIDENT_WRITE, Action.INCIDENT_CONTRIBUTE}
         | {Action.REPORT_READ, Action.REPORT_WRITE, Action.STATS_READ, Action.SUPPRESSION_READ}
+        | {Action.VIEW_READ, Action.VIEW_WRITE}
     ),
     Role.RULE_AUTHOR: frozenset(
         _READ_REGISTRY
         | {Action.TOKEN_OWN, Action.GROUP_READ, Action.ALERT_READ, Action.STATS_READ, Action.SUPPRESSION_READ}
+        | {Action.VIEW_READ, Action.VIEW_WRITE}
     ),
     Role.AUDITOR: frozenset(
         _READ_REGISTRY
         | {Action.USER_READ, Action.GROUP_READ, Action.AUDIT_READ, Action.AUDIT_VERIFY, Action.ALERT_READ}
         | {Action.INCIDENT_READ, Action.REPORT_READ, Action.STATS_READ, Action.SUPPRESSION_READ}
+        | {Action.VIEW_READ}  # auditors read the shared views, but save none
     ),
     # Agency officers keep their own agency's registry entries current and work on the incidents
     # their agency is part of; every query they make is scoped to their agency.
@@ -115,9 +126,11 @@ DEFAULT_PERMISSIONS: dict[Role, frozenset[Action]] = {
         _READ_REGISTRY
         | {Action.AGENCY_WRITE, Action.SYSTEM_WRITE, Action.TOKEN_OWN, Action.GROUP_READ}
         | {Action.INCIDENT_READ, Action.INCIDENT_CONTRIBUTE, Action.REPORT_READ}
+        | {Action.VIEW_READ, Action.VIEW_WRITE}  # their views are re-scoped to their agency when applied
     ),
 }
-"""The permissions the first migration seeds; change them later through ``/api/v1/roles``."""
+"""The permissions the migrations seed (0001, plus the actions 0002 and 0003 add); change them later
+through ``/api/v1/roles``."""
 
 
 class TokenKind(StrEnum):

@@ -143,7 +143,7 @@ def test_analyst_logs_in_sees_alerts_and_triages(page: Any, site: Any) -> None:
     web04 = group_id(site, "web04")
     page.locator(f'tr[data-id="{web04}"] a[data-open]').click()
     page.wait_for_url(lambda url: f"/alerts/groups/{web04}?" in url)
-    assert page.get_by_test_id("raw").first.inner_text().count("Failed password") == 1
+    assert page.get_by_test_id("preview-raw").first.inner_text().count("Failed password") == 1
     assert page.locator("tr[data-occ]").count() == 4
     assert page.get_by_test_id("group-status").inner_text() == "Mới"
     page.keyboard.press("a")

@@ -9,6 +9,7 @@ import string
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from citysoc.api.views.filters import RANGES, SUPPRESSED, VIEW_KINDS
 from citysoc.core.alert import LEVELS
 from citysoc.db import System
 from citysoc.db.enums import AgencyKind, DismissReason, FunctionClass, GroupStatus, Role
@@ -18,6 +19,7 @@ from citysoc.web.console.render import NAV
 from citysoc.web.console.session import safe_next
 from citysoc.web.console.views_alerts import SORTS
 from citysoc.web.console.views_registry import coverage
+from citysoc.web.console.views_suppressions import STATES as SUPPRESSION_STATES
 
 CONSOLE = Path(i18n.__file__).parent
 LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z0-9_.\-]+)["']""")
@@ -54,6 +56,10 @@ def test_every_key_named_in_templates_and_views_exists() -> None:
         "lang.",
         "action.",
         "sort.",
+        "range.",
+        "queue.",
+        "suppressions.state.",
+        "suppressed.",
     }
     named |= (
         {f"level.{v}" for v in LEVELS}
@@ -65,6 +71,11 @@ def test_every_key_named_in_templates_and_views_exists() -> None:
     # Keys built from values: statuses, reasons, sorts, levels, actions, flash messages, navigation.
     named |= {f"status.{s.value}" for s in GroupStatus} | {f"reason.{r.value}" for r in DismissReason}
     named |= {f"sort.{s}" for s in SORTS} | {n.label for n in NAV}
+    named |= {f"range.{r}" for r in RANGES} | {f"queue.{v}" for v in VIEW_KINDS}
+    named |= {f"suppressions.state.{s}" for s in SUPPRESSION_STATES}
+    named |= {f"suppressed.{v}" for v in SUPPRESSED}
+    named |= {f"flash.view.{k}" for k in ("saved", "invalid", "default", "undefault", "shared", "unshared")}
+    named |= {"flash.view.deleted", "filters.range", "keys.next_prev", "views.make_default"}
     named |= {f"action.{s.value}" for s in GroupStatus if s != GroupStatus.NEW}
     named |= {f"flash.done.{s}" for s in ("acknowledged", "escalated", "dismissed")}
     named |= {f"flash.bulk.{s}" for s in ("acknowledged", "escalated", "dismissed")}

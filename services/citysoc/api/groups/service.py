@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -174,10 +175,8 @@ class GroupFilter:
     suppressed: bool | None = None
 
 
-async def list_groups(
-    session: AsyncSession, actor: Actor, f: GroupFilter, *, sort: str, limit: int, cursor: str | None
-) -> tuple[Sequence[AlertGroup], str | None]:
-    stmt = scope(sa.select(AlertGroup), actor)
+def filtered[T: Any](stmt: sa.Select[T], f: GroupFilter) -> sa.Select[T]:
+    """``stmt`` (a select over ``AlertGroup``) narrowed by every filter ``f`` sets."""
     for col, value in (
         (AlertGroup.agency, f.agency),
         (AlertGroup.system, f.system),
@@ -204,6 +203,13 @@ async def list_groups(
                 AlertGroup.rule_id.icontains(f.q, autoescape=True),
             )
         )
+    return stmt
+
+
+async def list_groups(
+    session: AsyncSession, actor: Actor, f: GroupFilter, *, sort: str, limit: int, cursor: str | None
+) -> tuple[Sequence[AlertGroup], str | None]:
+    stmt = filtered(scope(sa.select(AlertGroup), actor), f)
     return await paginate(
         session, stmt, id_col=AlertGroup.id, keys=SORTS, sort=sort, limit=limit, cursor=cursor
     )

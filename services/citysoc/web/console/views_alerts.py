@@ -1,16 +1,21 @@
-"""The alert queue (alert groups): list with filters, sorting, pagination and auto-refresh; a group's
-page with its occurrences and the matched event; triage (acknowledge, escalate, dismiss with a
-reason), one group or many. Everything goes through ``citysoc.api.groups.service``, so scoping,
-the transition table and the audit trail are the API's own."""
+"""The alert queue: the grouped view (alert groups, with filters, sorting, pagination and auto-refresh)
+and, at ``?view=flat``, the flat view of single alerts (``views_flat``); a group's page with its
+occurrences and the matched event; triage (acknowledge, escalate, dismiss with a reason), one group or
+many. Everything goes through ``citysoc.api.groups.service``, so scoping, the transition table and the
+audit trail are the API's own.
+
+A bare ``/alerts`` (no query string at all) opens the user's default saved view when they have one:
+a redirect, so the address always shows the filters in force.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, HTTPException, Request, Response
 from pydantic import ValidationError
@@ -21,105 +26,61 @@ from citysoc.api.access.deps import Session
 from citysoc.api.errors import Conflict
 from citysoc.api.groups import service
 from citysoc.api.groups.models import TransitionIn
-from citysoc.api.groups.triage import TRANSITIONS
-from citysoc.core.alert import LEVELS, Alert
+from citysoc.api.params import MAX_ID, IdPath
+from citysoc.api.views import service as saved_views
+from citysoc.core.alert import Alert
 from citysoc.core.event import Event
-from citysoc.db import Agency, AlertGroup, User
+from citysoc.db import AlertGroup, SavedView, User
 from citysoc.db.enums import Action, DismissReason, GroupStatus
 from citysoc.store.base import Store
+from citysoc.web.console import incident_lookup, views_flat
+from citysoc.web.console.queue import SORTS, agency_names, allowed, parse_query, queue_context
 from citysoc.web.console.render import ConsoleRoute, flash, redirect, render
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 
+__all__ = ["SORTS", "router"]
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-PAGE_SIZES = (25, 50, 100)
-SORTS = ("-last_seen", "last_seen", "-first_seen", "first_seen", "-count", "count", "-level", "level")
 OCCURRENCES = 50
 Short = Annotated[str, Form(max_length=200)]
 
 
-@dataclass(frozen=True, slots=True)
-class QueueQuery:
-    agency: str | None = None
-    status: GroupStatus | None = None
-    level: str | None = None
-    rule: str | None = None
-    q: str | None = None
-    sort: str = "-last_seen"
-    limit: int = 50
-    cursor: str | None = None
-
-
-def _text(request: Request, name: str) -> str | None:
-    v = request.query_params.get(name, "").strip()
-    return v[:200] or None
-
-
-def parse_query(request: Request, actor: Actor) -> QueueQuery:
-    """Filters from the query string; values the queue does not know are ignored, not errors."""
-    status = _text(request, "status")
-    level = _text(request, "level")
-    sort = _text(request, "sort") or "-last_seen"
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-    except ValueError:
-        limit = 50
-    return QueueQuery(
-        agency=None if actor.scoped else _text(request, "agency"),
-        status=GroupStatus(status)
-        if status is not None and status in GroupStatus._value2member_map_
-        else None,
-        level=level if level in LEVELS else None,
-        rule=_text(request, "rule"),
-        q=_text(request, "q"),
-        sort=sort if sort in SORTS else "-last_seen",
-        limit=limit if limit in PAGE_SIZES else 50,
-        cursor=_text(request, "cursor"),
-    )
-
-
-def allowed(actor: Actor, status: GroupStatus) -> list[GroupStatus]:
-    """The transitions this actor may make from ``status`` (none without ``group.triage``)."""
-    if not actor.can(Action.GROUP_TRIAGE):
-        return []
-    order = [GroupStatus.ACKNOWLEDGED, GroupStatus.ESCALATED, GroupStatus.DISMISSED]
-    return [s for s in order if s in TRANSITIONS[status]]
-
-
-async def agency_names(session: AsyncSession, actor: Actor) -> dict[str, str]:
-    stmt = sa.select(Agency.code, Agency.name).order_by(Agency.code)
-    if actor.scoped:
-        stmt = stmt.where(Agency.id == actor.agency_id)
-    return {code: name for code, name in (await session.execute(stmt)).all()}
-
-
 async def status_counts(session: AsyncSession, actor: Actor, f: service.GroupFilter) -> dict[str, int]:
     """Groups per status under the current filters (status itself aside)."""
-    stmt = service.scope(sa.select(AlertGroup), actor)
-    for col, value in (
-        (AlertGroup.agency, f.agency),
-        (AlertGroup.rule_id, f.rule_id),
-        (AlertGroup.level, f.level),
-    ):
-        if value is not None:
-            stmt = stmt.where(col == value)
-    if f.q:
-        stmt = stmt.where(
-            sa.or_(
-                AlertGroup.title.icontains(f.q, autoescape=True),
-                AlertGroup.rule_id.icontains(f.q, autoescape=True),
-            )
-        )
+    stmt = service.filtered(service.scope(sa.select(AlertGroup), actor), replace(f, status=None))
     sub = stmt.with_only_columns(AlertGroup.status).subquery()
     counted = sa.select(sub.c.status, sa.func.count()).group_by(sub.c.status)
     return {str(s): int(n) for s, n in (await session.execute(counted)).all()}
+
+
+async def _default_view(session: AsyncSession, actor: Actor) -> str | None:
+    """Where a bare ``/alerts`` goes for this actor: their default view's address, if any."""
+    if actor.user_id is None or not actor.can(Action.VIEW_READ):
+        return None
+    view_id = await saved_views.default_id(session, actor)
+    if view_id is None:
+        return None
+    v = await session.get(SavedView, view_id)
+    return f"/alerts?{saved_views.applied_query(actor, v.query)}" if v is not None else None
 
 
 @router.get("/alerts")
 async def queue(request: Request, actor: ConsoleActor, session: Session) -> Response:
     if not actor.can(Action.GROUP_READ):
         raise HTTPException(403, "group.read")
+    if not request.url.query and (target := await _default_view(session, actor)) is not None:
+        return redirect(target)
     qq = parse_query(request, actor)
-    f = service.GroupFilter(agency=qq.agency, rule_id=qq.rule, level=qq.level, status=qq.status, q=qq.q)
+    if qq.view == "flat":
+        return await views_flat.flat_page(request, actor, session, qq)
+    f = service.GroupFilter(
+        agency=qq.agency,
+        rule_id=qq.rule,
+        level=qq.level,
+        status=qq.status,
+        q=qq.q,
+        since=qq.since(),
+        suppressed=qq.held(),
+    )
     try:
         rows, nxt = await service.list_groups(
             session, actor, f, sort=qq.sort, limit=qq.limit, cursor=qq.cursor
@@ -128,25 +89,13 @@ async def queue(request: Request, actor: ConsoleActor, session: Session) -> Resp
         qq = replace(qq, cursor=None)
         rows, nxt = await service.list_groups(session, actor, f, sort=qq.sort, limit=qq.limit, cursor=None)
     ctx = {
+        **await queue_context(request, actor, session, qq),
         "groups": rows,
         "next_cursor": nxt,
-        "query": qq,
         "counts": await status_counts(session, actor, f),
-        "agencies": await agency_names(session, actor),
         "allowed": lambda g: allowed(actor, g.status),
-        "can_triage": actor.can(Action.GROUP_TRIAGE),
-        "can_open": actor.can(Action.INCIDENT_WRITE),
-        "statuses": list(GroupStatus),
-        "levels": list(reversed(LEVELS)),
-        "reasons": list(DismissReason),
-        "page_sizes": PAGE_SIZES,
-        "sorts": SORTS,
     }
     return render(request, "alerts.html", ctx, actor=actor, active="alerts")
-
-
-def _pretty(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 def _alerts(store: Store, ids: Sequence[str]) -> list[Alert]:
@@ -155,7 +104,7 @@ def _alerts(store: Store, ids: Sequence[str]) -> list[Alert]:
 
 @router.get("/alerts/groups/{group_id}")
 async def group_page(
-    request: Request, actor: ConsoleActor, session: Session, group_id: int, alert: str = ""
+    request: Request, actor: ConsoleActor, session: Session, group_id: IdPath, alert: str = ""
 ) -> Response:
     if not actor.can(Action.GROUP_READ):
         raise HTTPException(403, "group.read")
@@ -166,21 +115,29 @@ async def group_page(
     selected = next((a for a in occurrences if a.alert_id == alert), occurrences[0] if occurrences else None)
     events: list[Event] = []
     if selected is not None and selected.event_ids:
-        events = await asyncio.to_thread(store.get_events, list(selected.event_ids[:10]))
+        wanted = list(selected.event_ids[: views_flat.PREVIEW_EVENTS])
+        events = await asyncio.to_thread(store.get_events, wanted)
     assignee = await session.get(User, g.assignee_id) if g.assignee_id is not None else None
+    can_open = actor.can(Action.INCIDENT_WRITE) and g.incident_id is None
+    back = safe_next(request.query_params.get("back"), "/alerts")
     ctx = {
         "g": g,
         "occurrences": occurrences,
         "total": g.count,
         "selected": selected,
-        "events": [{"event": e, "fields": _pretty(e.fields), "raw": e.raw_text()[:20_000]} for e in events],
-        "selected_extra": _pretty(dict(selected.extra)) if selected is not None and selected.extra else "",
+        "preview": views_flat.preview_context(selected, events, g, back) if selected is not None else None,
         "assignee": assignee.username if assignee is not None else None,
         "allowed": allowed(actor, g.status),
         "reasons": list(DismissReason),
         "agencies": await agency_names(session, actor),
-        "back": safe_next(request.query_params.get("back"), "/alerts"),
-        "can_open": actor.can(Action.INCIDENT_WRITE) and g.incident_id is None,
+        "back": back,
+        "can_open": can_open,
+        "open_incidents": await incident_lookup.open_choices(session, actor) if can_open else [],
+        "can_suppress": actor.can(Action.SUPPRESSION_WRITE),
+        "suppress_query": urllib.parse.urlencode(
+            [("rule", g.rule_id), ("agency", g.agency), ("system", g.system)]
+            + [("key", f"{k}={v}") for k, v in g.key.items()]
+        ),
     }
     return render(request, "group.html", ctx, actor=actor, active="alerts")
 
@@ -197,7 +154,7 @@ async def triage(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    group_id: int,
+    group_id: IdPath,
     to: Short,
     reason: Short = "",
     csrf: Short = "",
@@ -235,7 +192,7 @@ async def bulk(
     if not ids:
         flash(request, response, "flash.none_selected")
         return response
-    result = await service.bulk_transition(session, actor, ids[:500], data)
+    result = await service.bulk_transition(session, actor, [i for i in ids if 1 <= i <= MAX_ID][:500], data)
     failed = len(result.results) - result.changed
     flash(request, response, f"flash.bulk.{data.to.value}", n=result.changed, m=failed)
     return response

@@ -1,6 +1,8 @@
-"""Incidents in the console: the list (filters, status tabs), an incident's page (summary, state
-moves offered from the transition table, linked alert groups, tasks, observables, evidence, comments,
-reports, timeline), and opening an incident from selected alert groups (queue bulk or group page).
+"""Incidents in the console: the list (filters, status tabs, the form opening one by hand), an
+incident's page (summary, state moves offered from the transition table, linked alert groups, tasks,
+observables, evidence with custody, comments, reports, timeline with what each entry changed), and
+opening an incident from selected alert groups (queue bulk or group page). Creating by hand, linking,
+unlinking and merging are ``views_incident_links``.
 
 Everything goes through ``citysoc.api.incidents`` and ``citysoc.api.reports``: scoping, the
 transition table, preconditions and the audit trail are the API's own. The page offers only what the
@@ -27,6 +29,7 @@ from citysoc.api.groups import service as groups
 from citysoc.api.incidents import lifecycle, links, readmodel, service, work
 from citysoc.api.incidents.models import IncidentIn, IncidentPatch, TransitionIn
 from citysoc.api.incidents.router import _visible as timeline_visible
+from citysoc.api.params import MAX_ID, IdPath
 from citysoc.api.reports import service as reports
 from citysoc.core.config import Settings
 from citysoc.db import Agency, AlertGroup, AuditEntry, User
@@ -40,7 +43,7 @@ from citysoc.db.enums import (
     Severity,
     TaskStatus,
 )
-from citysoc.web.console import i18n
+from citysoc.web.console import history, i18n, incident_lookup
 from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, render
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 
@@ -49,6 +52,10 @@ add_nav(NavItem("incidents", "/incidents", "nav.incidents", lambda a: a.can(Acti
 PAGE_SIZES = (25, 50, 100)
 SORTS = ("-detected_at", "detected_at", "-severity", "severity", "report_due_at", "-created_at")
 TIMELINE = 200
+TLPS = ("TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED")
+"""The markings (TLP 2.0) the console offers when an incident is opened by hand."""
+CUSTODY_ACTIONS = ("transferred", "stored", "examined", "copied", "returned", "released", "destroyed")
+"""Custody steps offered after ``acquired`` (the API takes any lowercase word; these are translated)."""
 Short = Annotated[str, Form(max_length=200)]
 Long = Annotated[str, Form(max_length=20000)]
 # Group levels to incident severity when an incident is opened from groups.
@@ -137,6 +144,9 @@ async def incident_list(request: Request, actor: ConsoleActor, session: Session)
         "severities": list(Severity),
         "page_sizes": PAGE_SIZES,
         "sorts": SORTS,
+        "can_write": actor.can(Action.INCIDENT_WRITE),
+        "all_agencies": await agency_names(session) if actor.can(Action.INCIDENT_WRITE) else {},
+        "tlps": TLPS,
     }
     return render(request, "incidents.html", ctx, actor=actor, active="incidents")
 
@@ -162,7 +172,7 @@ async def _timeline(session: AsyncSession, actor: Actor, incident_id: int) -> li
 
 @router.get("/incidents/{incident_id}")
 async def incident_page(
-    request: Request, actor: ConsoleActor, session: Session, incident_id: int
+    request: Request, actor: ConsoleActor, session: Session, incident_id: IdPath
 ) -> Response:
     _read(actor)
     row = await service.get(session, actor, incident_id)
@@ -195,6 +205,13 @@ async def incident_page(
         (await reports.list_for(session, actor, incident_id))[1] if actor.can(Action.REPORT_READ) else []
     )
     assignee = await session.get(User, inc.assignee_id) if inc.assignee_id is not None else None
+    timeline = await _timeline(session, actor, incident_id)
+    agency_ids, incident_ids = history.referenced([s for e in timeline for s in (e.before, e.after)])
+    if inc.merged_into_id is not None:
+        incident_ids.add(inc.merged_into_id)
+    codes = await incident_lookup.codes(session, actor, incident_ids)
+    names = history.Names({a: c for a, (c, _) in (await agency_names(session, agency_ids)).items()}, codes)
+    can_link = actor.can(Action.INCIDENT_WRITE) and inc.status in lifecycle.OPEN_STATES
     ctx = {
         "i": inc,
         "assignee": assignee.username if assignee is not None else None,
@@ -213,7 +230,14 @@ async def incident_page(
         "reports": [(r, reports.number(row, r)) for r in report_rows],
         "report_kinds": list(ReportKind),
         "report_next": {s: sorted(reports.NEXT[s]) for s in ReportStatus},
-        "timeline": await _timeline(session, actor, incident_id),
+        "timeline": timeline,
+        "changes": lambda t, e: history.changes(t, e.action, e.before, e.after, names),
+        "merged_into": codes.get(inc.merged_into_id) if inc.merged_into_id is not None else None,
+        "can_link": can_link,
+        "merge_choices": (
+            await incident_lookup.open_choices(session, actor, exclude=inc.id) if can_link else []
+        ),
+        "custody_actions": CUSTODY_ACTIONS,
         "severities": list(Severity),
         "determinations": list(Determination),
         "can_write": actor.can(Action.INCIDENT_WRITE),
@@ -260,7 +284,7 @@ async def open_from_groups(
     """A new incident holding the selected groups (title and severity from the groups)."""
     check_csrf(request, csrf)
     _write(actor)
-    wanted = sorted(set(ids))[:200]
+    wanted = sorted({i for i in ids if 1 <= i <= MAX_ID})[:200]
     if not wanted:
         response = redirect(safe_next(back, "/alerts"))
         flash(request, response, "flash.none_selected")
@@ -304,7 +328,7 @@ async def transition(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
+    incident_id: IdPath,
     to: Short,
     reason: Annotated[str, Form(max_length=2000)] = "",
     csrf: Short = "",
@@ -324,7 +348,7 @@ async def edit(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
+    incident_id: IdPath,
     title: Annotated[str, Form(max_length=500)],
     severity: Short,
     category: Annotated[str, Form(max_length=100)] = "other",

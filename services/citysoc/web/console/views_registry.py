@@ -15,10 +15,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from citysoc.api.access.deps import Session
 from citysoc.api.agencies import service as agencies
+from citysoc.api.suppressions import service as suppressions
 from citysoc.api.systems import service as systems
 from citysoc.core import metrics
 from citysoc.core.alert import LEVELS
-from citysoc.db import Agency, AlertGroup, System
+from citysoc.db import Agency, AlertGroup, Suppression, System
 from citysoc.db.enums import Action
 from citysoc.detection.engine import Engine
 from citysoc.store.base import SourceActivity, Store
@@ -27,6 +28,8 @@ from citysoc.web.console.session import ConsoleActor
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 MINUTES = (5, 15, 60, 240, 1440)
+LAST_SEEN_WINDOW = timedelta(days=7)
+"""How far back the registry page looks for a system's sources and last event (rollups by minute)."""
 PAGE = 100
 
 
@@ -72,6 +75,32 @@ def _level(request: Request) -> int | None:
     return int(v) if v in {"1", "2", "3", "4", "5"} else None
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the store heard from one system: the sending sources and the latest event."""
+
+    sources: tuple[str, ...]
+    last_seen: datetime | None
+
+
+def last_seen(activity: Sequence[SourceActivity], codes: set[str]) -> dict[str, Seen]:
+    """Per system code in ``codes``: the sources it sent from (sorted) and its latest ``last_seen``
+    across them (None when only alerts were counted)."""
+    sources: dict[str, set[str]] = {}
+    latest: dict[str, datetime | None] = {}
+    for a in activity:
+        if a.system not in codes:
+            continue
+        if a.source:
+            sources.setdefault(a.system, set()).add(a.source)
+        prev = latest.get(a.system)
+        if a.last_seen is not None and (prev is None or a.last_seen > prev):
+            latest[a.system] = a.last_seen
+        else:
+            latest.setdefault(a.system, prev)
+    return {c: Seen(tuple(sorted(sources.get(c, ()))), latest.get(c)) for c in codes if c in latest}
+
+
 @router.get("/registry/systems")
 async def systems_page(request: Request, actor: ConsoleActor, session: Session) -> Response:
     if not actor.can(Action.SYSTEM_READ):
@@ -97,7 +126,22 @@ async def systems_page(request: Request, actor: ConsoleActor, session: Session) 
     except HTTPException:
         rows, nxt = await page(None)
     codes = await _codes(session, {s.owner_agency_id for s in rows} | {s.operator_agency_id for s in rows})
-    ctx = {"systems": rows, "codes": codes, "next_cursor": nxt, "q": q or "", "level": level}
+    now = datetime.now(UTC)
+    scope = actor.agency_code or "" if actor.scoped else None
+    store: Store = request.app.state.store
+    activity = await asyncio.to_thread(
+        store.monitoring, now - LAST_SEEN_WINDOW, now + timedelta(minutes=1), scope
+    )
+    ctx = {
+        "systems": rows,
+        "codes": codes,
+        "next_cursor": nxt,
+        "q": q or "",
+        "level": level,
+        "seen": last_seen(activity, {s.code for s in rows}),
+        "window_days": LAST_SEEN_WINDOW.days,
+        "heard_cutoff": now - timedelta(minutes=15),
+    }
     return render(request, "systems.html", ctx, actor=actor, active="systems")
 
 
@@ -194,6 +238,31 @@ def load_state(app_state: Any) -> dict[str, Any]:
     return {"engine": False, "loaded": int(count or 0), "rules": [], "failed": failed}
 
 
+async def suppression_counts(session: Session, now: datetime) -> tuple[dict[str, int], dict[str, int], int]:
+    """Per rule id: groups held by an active suppression, and active suppressions naming the rule;
+    plus the number of active suppressions that name no rule (an agency's or a system's)."""
+    held_stmt = (
+        sa.select(AlertGroup.rule_id, sa.func.count())
+        .join(Suppression, Suppression.id == AlertGroup.suppression_id)
+        .where(suppressions.active(now))
+        .group_by(AlertGroup.rule_id)
+    )
+    rules_stmt = (
+        sa.select(Suppression.rule_id, sa.func.count())
+        .where(suppressions.active(now))
+        .group_by(Suppression.rule_id)
+    )
+    held = {str(r): int(n) for r, n in (await session.execute(held_stmt)).all()}
+    per_rule: dict[str, int] = {}
+    broad = 0
+    for rule_id, n in (await session.execute(rules_stmt)).all():
+        if rule_id is None:
+            broad += int(n)
+        else:
+            per_rule[str(rule_id)] = int(n)
+    return held, per_rule, broad
+
+
 @router.get("/rules")
 async def rules_page(request: Request, actor: ConsoleActor, session: Session) -> Response:
     if not actor.can(Action.ALERT_READ) or actor.scoped:
@@ -227,5 +296,18 @@ async def rules_page(request: Request, actor: ConsoleActor, session: Session) ->
     known = {r["rule_id"] for r in rows}
     rows += [{"status": "", **h} for rid, h in hits.items() if rid not in known]
     rows.sort(key=lambda r: (-int(r.get("hits") or 0), str(r.get("rule_id"))))
-    ctx = {"state": state, "rows": rows, "levels": LEVELS}
+    held, per_rule, broad = await suppression_counts(session, datetime.now(UTC))
+    for r in rows:
+        r["suppressed"], r["suppressions"] = (
+            held.get(str(r["rule_id"]), 0),
+            per_rule.get(str(r["rule_id"]), 0),
+        )
+    ctx = {
+        "state": state,
+        "rows": rows,
+        "levels": LEVELS,
+        "active_suppressions": sum(per_rule.values()) + broad,
+        "broad_suppressions": broad,
+        "can_suppressions": actor.can(Action.SUPPRESSION_READ),
+    }
     return render(request, "rules.html", ctx, actor=actor, active="rules")

@@ -1,6 +1,6 @@
 """Work on incidents in the console: tasks for agencies (assign with a due date, progress, complete),
-an officer's "my tasks" list, observables, evidence, comments, incident reports (draft, approve,
-send, download the rendered document) and the periodic city report page.
+an officer's "my tasks" list, observables, evidence and its chain of custody, comments, incident
+reports (draft, approve, send, download the rendered document) and the periodic city report page.
 
 Calls ``citysoc.api.incidents.work`` and ``citysoc.api.reports`` with the logged-in actor, so an
 agency officer reaches only their agency's tasks and changes only a task's status and note.
@@ -17,8 +17,17 @@ from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
 from citysoc.api.access.deps import Session
+from citysoc.api.errors import Conflict
 from citysoc.api.incidents import service, work
-from citysoc.api.incidents.work_models import CommentIn, EvidenceIn, ObservableIn, TaskIn, TaskPatch
+from citysoc.api.incidents.work_models import (
+    CommentIn,
+    CustodyIn,
+    EvidenceIn,
+    ObservableIn,
+    TaskIn,
+    TaskPatch,
+)
+from citysoc.api.params import IdPath
 from citysoc.api.reports import periodic
 from citysoc.api.reports import service as reports
 from citysoc.api.reports.models import ReportIn
@@ -55,7 +64,7 @@ async def create_task(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
+    incident_id: IdPath,
     title: Annotated[str, Form(max_length=500)],
     agency_id: Annotated[int, Form()],
     due: Short = "",
@@ -84,8 +93,8 @@ async def update_task(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
-    task_id: int,
+    incident_id: IdPath,
+    task_id: IdPath,
     status: Short,
     note: Long = "",
     csrf: Short = "",
@@ -149,7 +158,7 @@ async def add_observable(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
+    incident_id: IdPath,
     kind: Short,
     value: Annotated[str, Form(max_length=2000)],
     description: Long = "",
@@ -172,7 +181,7 @@ async def add_evidence(
     request: Request,
     actor: ConsoleActor,
     session: Session,
-    incident_id: int,
+    incident_id: IdPath,
     file_name: Annotated[str, Form(max_length=500)],
     sha256: Short,
     acquired_by: Annotated[str, Form(max_length=300)],
@@ -198,9 +207,40 @@ async def add_evidence(
     return await _attempt(request, _back(incident_id, "evidence"), "flash.evidence.added", change)
 
 
+@router.post("/incidents/{incident_id}/evidence/{evidence_id}/custody")
+async def add_custody(
+    request: Request,
+    actor: ConsoleActor,
+    session: Session,
+    incident_id: IdPath,
+    evidence_id: IdPath,
+    action: Annotated[str, Form(max_length=64)],
+    holder: Annotated[str, Form(max_length=300)],
+    at: Short = "",
+    note: Long = "",
+    csrf: Short = "",
+) -> Response:
+    """Append a custody entry (hand-over, storage, examination ...) to a piece of evidence."""
+    check_csrf(request, csrf)
+    _need(actor.can(Action.INCIDENT_CONTRIBUTE), "incident.contribute")
+    response = _back(incident_id, f"evidence-{evidence_id}")
+    try:
+        data = CustodyIn(action=action.strip(), holder=holder.strip(), note=note.strip(), at=parse_local(at))
+    except ValidationError:
+        flash(request, response, "flash.custody.invalid")
+        return response
+    try:
+        await work.add_custody(session, actor, incident_id, evidence_id, data)
+    except Conflict:  # dated before the evidence was acquired
+        flash(request, response, "flash.custody.early")
+        return response
+    flash(request, response, "flash.custody.added")
+    return response
+
+
 @router.post("/incidents/{incident_id}/comments")
 async def add_comment(
-    request: Request, actor: ConsoleActor, session: Session, incident_id: int, body: Long, csrf: Short = ""
+    request: Request, actor: ConsoleActor, session: Session, incident_id: IdPath, body: Long, csrf: Short = ""
 ) -> Response:
     check_csrf(request, csrf)
     _need(actor.can(Action.INCIDENT_CONTRIBUTE), "incident.contribute")
@@ -222,7 +262,12 @@ def _settings(request: Request) -> Settings:
 
 @router.post("/incidents/{incident_id}/reports")
 async def create_report(
-    request: Request, actor: ConsoleActor, session: Session, incident_id: int, kind: Short, csrf: Short = ""
+    request: Request,
+    actor: ConsoleActor,
+    session: Session,
+    incident_id: IdPath,
+    kind: Short,
+    csrf: Short = "",
 ) -> Response:
     check_csrf(request, csrf)
     _need(actor.can(Action.REPORT_WRITE), "report.write")
@@ -236,7 +281,7 @@ async def create_report(
 
 @router.post("/reports/{report_id}/transition")
 async def report_transition(
-    request: Request, actor: ConsoleActor, session: Session, report_id: int, to: Short, csrf: Short = ""
+    request: Request, actor: ConsoleActor, session: Session, report_id: IdPath, to: Short, csrf: Short = ""
 ) -> Response:
     check_csrf(request, csrf)
     _need(actor.can(Action.REPORT_APPROVE), "report.approve")
@@ -250,7 +295,7 @@ async def report_transition(
 
 
 @router.get("/reports/{report_id}/document")
-async def report_document(actor: ConsoleActor, session: Session, report_id: int) -> Response:
+async def report_document(actor: ConsoleActor, session: Session, report_id: IdPath) -> Response:
     """The rendered report, byte for byte what its SHA-256 covers, as a download."""
     _need(actor.can(Action.REPORT_READ), "report.read")
     i, r = await reports.get(session, actor, report_id)

@@ -1,5 +1,6 @@
 // citysoc console: progressive enhancement only. Every action is a plain form or link that works
-// without this script; the script adds keyboard triage, bulk selection helpers and auto-refresh.
+// without this script; the script adds keyboard triage, bulk selection helpers, the matched-event
+// preview panel and auto-refresh.
 (function () {
   "use strict";
   var body = document.body;
@@ -60,6 +61,56 @@
     out.textContent = n ? t("selected", { n: n }) : out.getAttribute("data-hint");
   }
 
+  // --- matched-event preview (a panel beside the queue; the row's link opens a full page without JS)
+  var panel = document.getElementById("preview-panel");
+  var previewSeq = 0;
+
+  function previewOpen() { return !!panel && !panel.hidden; }
+
+  function showPreview(row) {
+    if (!panel || !row) { return; }
+    var link = row.querySelector("a[data-preview]");
+    if (!link) { return; }
+    var body = panel.querySelector("[data-preview-body]");
+    var seq = ++previewSeq;
+    panel.hidden = false;
+    panel.setAttribute("data-for", row.getAttribute("data-id") || "");
+    panel.setAttribute("aria-busy", "true");
+    body.textContent = t("preview_loading");
+    fetch(link.getAttribute("data-preview-url") || link.href,
+      { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        if (seq !== previewSeq) { return; }  // a later row's preview was asked for meanwhile
+        body.innerHTML = html;  // server-rendered and escaped; the CSP runs no script in it
+        panel.removeAttribute("aria-busy");
+      })
+      .catch(function () {
+        if (seq !== previewSeq) { return; }
+        body.textContent = t("preview_failed");
+        panel.removeAttribute("aria-busy");
+      });
+  }
+
+  function hidePreview() {
+    if (!panel) { return; }
+    previewSeq++;
+    panel.hidden = true;
+    panel.removeAttribute("data-for");
+  }
+
+  function togglePreview() {
+    if (current < 0) { setCurrent(0); }
+    var row = rows()[current];
+    if (previewOpen() && panel.getAttribute("data-for") === row.getAttribute("data-id")) { hidePreview(); }
+    else { showPreview(row); }
+  }
+
+  function move(to) {
+    setCurrent(to);
+    if (previewOpen()) { showPreview(rows()[current]); }
+  }
+
   function rowAction(action) {
     var row = rows()[current];
     if (!row) { return; }
@@ -72,8 +123,10 @@
     var list = rows();
     if (!list.length) { return; }
     switch (ev.key) {
-      case "j": setCurrent(current + 1); break;
-      case "k": setCurrent(current < 0 ? 0 : current - 1); break;
+      case "j": move(current + 1); break;
+      case "k": move(current < 0 ? 0 : current - 1); break;
+      case "p": togglePreview(); break;
+      case "Escape": if (!previewOpen()) { return; } hidePreview(); break;
       case "x": {
         var box = list[Math.max(current, 0)].querySelector("input[data-select]");
         if (box) { box.checked = !box.checked; updateCount(); }
@@ -94,14 +147,18 @@
 
   function needReason(ev) {
     var button = ev.submitter;
-    if (!button || !button.hasAttribute("data-needs-reason")) { return; }
-    var select = document.getElementById(button.getAttribute("data-needs-reason"));
-    if (select && !select.value) {
-      ev.preventDefault();
-      select.setCustomValidity(t("need_reason"));
-      select.reportValidity();
-      select.addEventListener("change", function () { select.setCustomValidity(""); }, { once: true });
-    }
+    if (!button) { return; }
+    var checks = [["data-needs-reason", "need_reason", "change"], ["data-needs-value", "need_incident", "input"]];
+    checks.forEach(function (c) {
+      if (ev.defaultPrevented || !button.hasAttribute(c[0])) { return; }
+      var field = document.getElementById(button.getAttribute(c[0]));
+      if (field && !field.value.trim()) {
+        ev.preventDefault();
+        field.setCustomValidity(t(c[1]));
+        field.reportValidity();
+        field.addEventListener(c[2], function () { field.setCustomValidity(""); }, { once: true });
+      }
+    });
   }
 
   function autoRefresh() {
@@ -130,8 +187,8 @@
             function (b) { return b.value; });
           var hadFocus = queue.contains(document.activeElement);
           queue.innerHTML = fresh.innerHTML;
-          var tabs = doc.querySelector(".tabs");
-          var oldTabs = document.querySelector(".tabs");
+          var tabs = doc.querySelector("[data-status-tabs]");
+          var oldTabs = document.querySelector("[data-status-tabs]");
           if (tabs && oldTabs) { oldTabs.innerHTML = tabs.innerHTML; }
           checked.forEach(function (v) {
             var b = queue.querySelector('input[data-select][value="' + v + '"]');
@@ -159,6 +216,15 @@
     });
     rows().forEach(function (r, i) {
       r.addEventListener("click", function () { setCurrent(i, false); });
+      var link = r.querySelector("a[data-preview]");
+      if (link && panel) {
+        link.addEventListener("click", function (ev) {
+          if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) { return; }  // new tab: the full page
+          ev.preventDefault();
+          setCurrent(i, false);
+          showPreview(r);
+        });
+      }
     });
   }
 
@@ -188,6 +254,16 @@
     document.addEventListener("keydown", queueKeys);
     var bulk = document.getElementById("bulk");
     if (bulk) { bulk.addEventListener("submit", needReason); }
+    document.querySelectorAll("input[data-enter]").forEach(function (input) {
+      // Enter submits with this field's own button (the form's default button is disabled).
+      input.addEventListener("keydown", function (ev) {
+        if (ev.key !== "Enter") { return; }
+        var button = document.getElementById(input.getAttribute("data-enter"));
+        if (button) { ev.preventDefault(); submit(button.form, button); }
+      });
+    });
+    var close = document.querySelector("[data-preview-close]");
+    if (close) { close.addEventListener("click", hidePreview); }
   } else if (page === "group") {
     document.addEventListener("keydown", groupKeys);
   }

@@ -1,0 +1,1 @@
+"""Saved alert-queue views (``/api/v1/saved-views``)."""
