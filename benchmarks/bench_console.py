@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import platform
 import re
 import shutil
@@ -44,6 +45,7 @@ from citysoc.db import (
     IncidentAgency,
     IncidentSystem,
     SeenAlert,
+    Suppression,
     System,
     Task,
 )
@@ -62,12 +64,13 @@ PASSWORD = "bench console password"
 ORIGIN = "http://bench"
 GOAL_MS = 300.0
 RULES, AGENCIES, SYSTEMS, HOSTS = 20, 10, 20, 2000
+SUPPRESSIONS = 100
 LEVELS = ("low", "medium", "high", "critical")
 INSERT = """
 INSERT INTO {db}.alerts (alert_id, rule_id, title, level, rule_status, tags, agency, system, host,
     event_ids, matched_fields, time, detected_at, kind, extra)
 SELECT
-    concat('a', leftPad(toString(number), 9, '0')),
+    lower(hex(MD5(toString(number)))),
     concat('bench-rule-', toString(number % {rules})),
     concat('Bench rule ', toString(number % {rules})),
     ['low', 'medium', 'high', 'critical'][(number % {rules}) % 4 + 1],
@@ -86,6 +89,11 @@ SELECT
 FROM numbers({n:UInt64})
 """
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def alert_id(n: int) -> str:
+    """The id of the n-th alert: hex like real ids (hashes), so ids say nothing of time order."""
+    return hashlib.md5(str(n).encode()).hexdigest()
 
 
 def _group_of(n: int, groups: int) -> int:
@@ -160,7 +168,7 @@ async def fill_db(db: Database, alerts: int, groups: int, incidents: int) -> flo
         for start in range(0, alerts, chunk):
             seen = [
                 {
-                    "alert_id": f"a{n:09d}",
+                    "alert_id": alert_id(n),
                     "group_id": _group_of(n, groups),
                     "detected_at": now - month * (n / alerts),
                 }
@@ -213,6 +221,31 @@ async def fill_db(db: Database, alerts: int, groups: int, incidents: int) -> flo
         await s.execute(sa.insert(IncidentAgency), agency_rows)
         await s.execute(sa.insert(IncidentSystem), system_rows)
         await s.execute(sa.insert(Task), task_rows)
+        # 100 suppressions (half active, one per 20 groups of a rule/agency pair; half expired or
+        # revoked), holding about 5% of the groups.
+        sups = []
+        for k in range(SUPPRESSIONS):
+            ended = k % 2 == 1
+            sups.append(
+                {
+                    "id": k + 1,
+                    "name": f"Bench suppression {k + 1}",
+                    "justification": "Benchmark: known noisy source, reviewed weekly",
+                    "owner": "bench",
+                    "rule_id": f"bench-rule-{k % RULES}",
+                    "agency": f"a{k % AGENCIES}",
+                    "key": {},
+                    "expires_at": now + timedelta(days=30) if not ended else now - timedelta(days=1),
+                    "revoked_at": now - timedelta(days=2) if ended and k % 4 == 3 else None,
+                }
+            )
+        await s.execute(sa.insert(Suppression), sups)
+        # Active ones have odd ids (k even); every 20th group is held by one of them.
+        held = [
+            {"id": g + 1, "suppression_id": 1 + 2 * ((g // 20) % (SUPPRESSIONS // 2))}
+            for g in range(0, groups, 20)
+        ]
+        await s.execute(sa.update(AlertGroup), held)
         linked = min(groups // 2, incidents)
         await s.execute(
             sa.update(AlertGroup)
@@ -268,7 +301,7 @@ async def run(args: argparse.Namespace) -> int:
     year = datetime.now(UTC).year
     # A flat-view cursor half way back (the alerts span 30 days): paging deep costs what the first page does.
     middle = datetime.now(UTC) - timedelta(days=15)
-    deep = base64.urlsafe_b64encode(f"{middle.isoformat()}|a{args.alerts // 2:09d}".encode()).decode()
+    deep = base64.urlsafe_b64encode(f"{middle.isoformat()}|{alert_id(args.alerts // 2)}".encode()).decode()
     pages: dict[str, list[str]] = {
         "ana": [
             "/alerts",
@@ -277,7 +310,10 @@ async def run(args: argparse.Namespace) -> int:
             "/alerts?view=flat",
             "/alerts?view=flat&agency=a3&level=medium&range=7d",
             f"/alerts?view=flat&limit=100&cursor={deep}",
-            f"/alerts/preview?alert=a{args.alerts // 2:09d}&partial=1",
+            f"/alerts/preview?alert={alert_id(args.alerts // 2)}&partial=1",
+            f"/alerts/preview?group={args.groups // 2 + 1}",
+            "/alerts?suppressed=include",
+            "/alerts?suppressed=only",
             f"/alerts/groups/{args.groups // 2 + 1}",
             "/incidents",
             "/incidents?open=true&sort=-severity",
@@ -290,6 +326,8 @@ async def run(args: argparse.Namespace) -> int:
             "/registry/systems",
             "/monitoring",
             "/rules",
+            "/suppressions",
+            "/suppressions?state=all",
         ],
         "officer": ["/alerts", "/alerts?view=flat&level=high", "/incidents", "/tasks", "/incidents/1"],
     }

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,10 +307,26 @@ def seed_incident(site: Site) -> int:
         "acquired_by": "ana",
         "acquired_at": datetime.now(UTC).isoformat(),
     }
-    site.admin("POST", f"{base}/evidence", 201, json=evidence)
+    stored = site.admin("POST", f"{base}/evidence", 201, json=evidence)
+    hand_over = {"action": "transferred", "holder": "Phòng lưu trữ chứng cứ", "note": "Niêm phong, túi số 12"}
+    site.admin("POST", f"{base}/evidence/{stored['id']}/custody", 201, json=hand_over)
     site.admin("POST", f"{base}/comments", 201, json={"body": "Nguồn tấn công từ một địa chỉ, đã chặn."})
+    site.admin("PATCH", base, json={"severity": "critical", "category": "intrusion"})
     site.admin("POST", f"{base}/reports", 201, json={"kind": "initial"})
     return int(incident["id"])
+
+
+def seed_suppression(site: Site) -> int:
+    """A suppression of the SSH failures from web03 (the center's own scanner), for screenshots."""
+    web03 = next(g for g in site.groups if g["key"].get("host") == "web03")
+    body = {
+        "name": "Máy quét lỗ hổng của Trung tâm",
+        "justification": "Quét định kỳ được phê duyệt từ máy web03 mỗi thứ Hai.",
+        "rule_id": web03["rule_id"],
+        "key": {"host": "web03"},
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+    }
+    return int(site.admin("POST", "/api/v1/suppressions", 201, json=body)["id"])
 
 
 def start_site(directory: Path, timeout: float = 90) -> Site:

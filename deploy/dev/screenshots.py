@@ -12,7 +12,9 @@ import importlib.util
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,6 +27,22 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+MANAGE_VIEWS = "[data-testid=manage-views] summary"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One screenshot: ``user`` opens ``path``, presses ``keys``, clicks ``opens`` (disclosures)."""
+
+    name: str
+    user: str
+    path: str
+    keys: tuple[str, ...] = ()
+    opens: tuple[str, ...] = ()
+    full: bool = False
+    """The whole page, not only the first 1366x768."""
 
 
 def _site_module():  # type: ignore[no-untyped-def]
@@ -55,47 +73,69 @@ def main() -> int:
         site = site_mod.start_site(Path(tmp))
         try:
             group = next(g for g in site.groups if g["key"].get("host") == "web04")
+            officer_group = next(g for g in site.groups if g["agency"] == "q1")
             incident = site_mod.seed_incident(site)
-            pages = [
-                ("01-alerts", "ana", "/alerts"),
-                ("02-alerts-filtered", "ana", "/alerts?agency=hcm-dost&sort=-count"),
-                ("03-group", "ana", f"/alerts/groups/{group['id']}"),
-                ("04-agencies", "ana", "/registry/agencies"),
-                ("05-systems", "ana", "/registry/systems"),
-                ("06-monitoring", "ana", "/monitoring"),
-                ("07-rules", "ana", "/rules"),
-                ("08-alerts-en", "ana", "/alerts?lang=en"),
-                ("09-group-en", "ana", f"/alerts/groups/{group['id']}"),
-                ("10-officer-alerts", "officer", "/alerts?lang=vi"),
-                ("11-officer-systems", "officer", "/registry/systems"),
-                ("12-officer-tasks", "officer", "/tasks"),
-                ("13-incidents", "ana", "/incidents?lang=vi"),
-                ("14-incident", "ana", f"/incidents/{incident}"),
-                ("15-tasks", "ana", "/tasks"),
-                ("16-reports", "ana", "/reports"),
+            site_mod.seed_suppression(site)
+            pages: list[Page] = [
+                Page("01-alerts", "ana", "/alerts"),
+                Page("02-alerts-filtered", "ana", "/alerts?agency=hcm-dost&sort=-count&suppressed=include"),
+                Page("03-alerts-flat", "ana", "/alerts?view=flat"),
+                Page("04-alerts-preview", "ana", "/alerts", keys=("j", "p")),
+                Page(
+                    "05-alerts-saved-views",
+                    "ana",
+                    "/alerts?level=high",
+                    opens=(MANAGE_VIEWS,),
+                ),
+                Page("06-group", "ana", f"/alerts/groups/{group['id']}"),
+                Page("07-incidents", "ana", "/incidents", opens=("#new summary",)),
+                Page("08-incident", "ana", f"/incidents/{incident}"),
+                Page("09-incident-full", "ana", f"/incidents/{incident}", full=True),
+                Page("10-tasks", "ana", "/tasks"),
+                Page("11-reports", "ana", "/reports"),
+                Page("12-agencies", "ana", "/registry/agencies"),
+                Page("13-systems", "ana", "/registry/systems"),
+                Page("14-monitoring", "ana", "/monitoring"),
+                Page("15-rules", "ana", "/rules"),
+                Page("16-suppressions", "lead", "/suppressions", opens=("#new summary",)),
+                Page("17-alerts-en", "ana", "/alerts?lang=en"),
+                Page("18-group-en", "ana", f"/alerts/groups/{group['id']}"),
+                Page("19-incident-en", "ana", f"/incidents/{incident}"),
+                Page("20-officer-alerts", "officer", "/alerts?lang=vi"),
+                Page("21-officer-group", "officer", f"/alerts/groups/{officer_group['id']}"),
+                Page("22-officer-systems", "officer", "/registry/systems"),
+                Page("23-officer-tasks", "officer", "/tasks"),
+                Page("24-officer-incident", "officer", f"/incidents/{incident}"),
             ]
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=args.chromium, args=FLAGS, headless=True)
-                contexts: dict[str, object] = {}
+                tabs: dict[str, Any] = {}
                 shot = browser.new_page(viewport={"width": 1366, "height": 768})
                 shot.goto(site.url + "/login")
                 shot.screenshot(path=str(args.out / "00-login.png"))
-                for name, user, path in pages:
-                    if user not in contexts:
-                        ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-                        page = ctx.new_page()
-                        page.goto(site.url + "/login")
-                        page.fill("#username", user)
-                        page.fill("#password", site_mod.PASSWORD)
-                        page.click("button[type=submit].primary")
-                        page.wait_for_load_state()
-                        contexts[user] = page
-                    page = contexts[user]  # type: ignore[assignment]
+                for pg in pages:
+                    if pg.user not in tabs:
+                        tab = browser.new_context(
+                            viewport={"width": 1366, "height": 768}, locale="vi-VN"
+                        ).new_page()
+                        tab.goto(site.url + "/login")
+                        tab.fill("#username", pg.user)
+                        tab.fill("#password", site_mod.PASSWORD)
+                        tab.click("button[type=submit].primary")
+                        tab.wait_for_load_state()
+                        tabs[pg.user] = tab
+                    tab = tabs[pg.user]
                     t0 = time.perf_counter()
-                    page.goto(site.url + path)  # type: ignore[attr-defined]
+                    tab.goto(site.url + pg.path)
                     ms = (time.perf_counter() - t0) * 1000
-                    page.screenshot(path=str(args.out / f"{name}.png"))  # type: ignore[attr-defined]
-                    print(f"{name}.png  {path}  ({ms:.0f} ms to load)")
+                    for key in pg.keys:
+                        tab.keyboard.press(key)
+                    for selector in pg.opens:
+                        tab.click(selector)
+                    if pg.keys:
+                        tab.wait_for_timeout(300)  # the preview panel loads its fragment
+                    tab.screenshot(path=str(args.out / f"{pg.name}.png"), full_page=pg.full)
+                    print(f"{pg.name}.png  {pg.path}  ({ms:.0f} ms to load)")
                 browser.close()
             # Server time per page, measured without the browser (median of 5 requests).
             cookies = httpx.Client(base_url=site.url, follow_redirects=False)
@@ -106,9 +146,7 @@ def main() -> int:
                 data={"username": "ana", "password": site_mod.PASSWORD, "csrf": token},
                 headers={"Origin": site.url},
             )
-            for _name, user, path in pages:
-                if user != "ana":
-                    continue
+            for path in dict.fromkeys(pg.path for pg in pages if pg.user == "ana"):
                 times = []
                 for _ in range(5):
                     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from citysoc.db import System
 from citysoc.db.enums import AgencyKind, DismissReason, FunctionClass, GroupStatus, Role
 from citysoc.store.base import SourceActivity
 from citysoc.web.console import i18n
+from citysoc.web.console.chronology import KINDS
 from citysoc.web.console.render import NAV
 from citysoc.web.console.session import safe_next
 from citysoc.web.console.views_alerts import SORTS
@@ -60,6 +61,7 @@ def test_every_key_named_in_templates_and_views_exists() -> None:
         "queue.",
         "suppressions.state.",
         "suppressed.",
+        "chronology.",
     }
     named |= (
         {f"level.{v}" for v in LEVELS}
@@ -74,6 +76,7 @@ def test_every_key_named_in_templates_and_views_exists() -> None:
     named |= {f"range.{r}" for r in RANGES} | {f"queue.{v}" for v in VIEW_KINDS}
     named |= {f"suppressions.state.{s}" for s in SUPPRESSION_STATES}
     named |= {f"suppressed.{v}" for v in SUPPRESSED}
+    named |= {f"chronology.{k}" for k in KINDS}
     named |= {f"flash.view.{k}" for k in ("saved", "invalid", "default", "undefault", "shared", "unshared")}
     named |= {"flash.view.deleted", "filters.range", "keys.next_prev", "views.make_default"}
     named |= {f"action.{s.value}" for s in GroupStatus if s != GroupStatus.NEW}

@@ -44,6 +44,7 @@ from citysoc.db.enums import (
     TaskStatus,
 )
 from citysoc.web.console import history, i18n, incident_lookup
+from citysoc.web.console.chronology import chronology
 from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, render
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 
@@ -212,6 +213,12 @@ async def incident_page(
     codes = await incident_lookup.codes(session, actor, incident_ids)
     names = history.Names({a: c for a, (c, _) in (await agency_names(session, agency_ids)).items()}, codes)
     can_link = actor.can(Action.INCIDENT_WRITE) and inc.status in lifecycle.OPEN_STATES
+    groups = await links.list_groups(session, actor, incident_id)
+    observables = await work.observables(session, actor, incident_id)
+    evidence = await work.list_evidence(session, actor, incident_id)
+    story = chronology(
+        inc, groups=groups, tasks=tasks, evidence=evidence, observables=observables, reports=report_rows
+    )
     ctx = {
         "i": inc,
         "assignee": assignee.username if assignee is not None else None,
@@ -220,12 +227,13 @@ async def incident_page(
         "offered": offered(actor, inc.status),
         "missing": missing,
         "open_mandatory": open_mandatory,
-        "groups": await links.list_groups(session, actor, incident_id),
+        "groups": groups,
         "tasks": tasks,
         "task_statuses": list(TaskStatus),
-        "observables": await work.observables(session, actor, incident_id),
+        "observables": observables,
         "kinds": list(ObservableKind),
-        "evidence": await work.list_evidence(session, actor, incident_id),
+        "evidence": evidence,
+        "story": story,
         "comments": await work.comments(session, actor, incident_id),
         "reports": [(r, reports.number(row, r)) for r in report_rows],
         "report_kinds": list(ReportKind),
