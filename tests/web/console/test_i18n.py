@@ -19,7 +19,7 @@ from citysoc.web.console.chronology import KINDS
 from citysoc.web.console.render import NAV
 from citysoc.web.console.session import safe_next
 from citysoc.web.console.views_alerts import SORTS
-from citysoc.web.console.views_registry import coverage
+from citysoc.web.console.views_registry import coverage, per_agency
 from citysoc.web.console.views_suppressions import STATES as SUPPRESSION_STATES
 
 CONSOLE = Path(i18n.__file__).parent
@@ -134,3 +134,8 @@ def test_coverage_joins_registry_and_activity() -> None:
     # Scoped to one agency: other agencies' activity is left out.
     scoped = coverage(registered[1:], activity, now, 15, "q1")
     assert {r.code for r in scoped} == {"portal", "hr", "shadow"}
+    # Per agency: registered systems by state (the unregistered "shadow" and "other" are not counted).
+    assert per_agency(coverage(registered, activity, now, 15, None)) == {
+        "dost": {"heard": 1, "silent": 0, "never": 0},
+        "q1": {"heard": 0, "silent": 1, "never": 1},
+    }

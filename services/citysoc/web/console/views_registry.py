@@ -192,6 +192,20 @@ def coverage(
     return sorted(rows.values(), key=lambda c: (c.agency, not c.registered, c.code))
 
 
+STATES = ("heard", "silent", "never")
+
+
+def per_agency(rows: Sequence[Coverage]) -> dict[str, dict[str, int]]:
+    """Registered systems per agency and state (``heard``/``silent``/``never``), agencies in order;
+    systems only seen (not registered) are left out of these counts."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.registered:
+            counts = out.setdefault(r.agency, dict.fromkeys(STATES, 0))
+            counts[r.state] += 1
+    return dict(sorted(out.items()))
+
+
 @router.get("/monitoring")
 async def monitoring_page(request: Request, actor: ConsoleActor, session: Session) -> Response:
     if not actor.can(Action.SYSTEM_READ):
@@ -210,8 +224,15 @@ async def monitoring_page(request: Request, actor: ConsoleActor, session: Sessio
     store: Store = request.app.state.store
     activity = await asyncio.to_thread(store.monitoring, now - window, now + timedelta(minutes=1), scope)
     rows = coverage([(s, codes.get(s.owner_agency_id, "")) for s in found], activity, now, minutes, scope)
-    summary = {k: sum(1 for r in rows if r.state == k) for k in ("heard", "silent", "never")}
-    ctx = {"rows": rows, "minutes": minutes, "choices": MINUTES, "summary": summary, "window_h": 24}
+    summary = {k: sum(1 for r in rows if r.state == k) for k in STATES}
+    ctx = {
+        "rows": rows,
+        "per_agency": per_agency(rows),
+        "minutes": minutes,
+        "choices": MINUTES,
+        "summary": summary,
+        "window_h": 24,
+    }
     return render(request, "monitoring.html", ctx, actor=actor, active="monitoring")
 
 
