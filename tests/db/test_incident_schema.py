@@ -4,12 +4,11 @@ incident foreign key holds, and the migration goes down and up again cleanly."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.engine import Connection
 
 from citysoc.db import Database, RolePermission
-from citysoc.db.engine import alembic_config
 from citysoc.db.enums import DEFAULT_PERMISSIONS
+
+from .support import assert_refused, run_alembic
 
 GROUP = (
     "INSERT INTO alert_groups (fingerprint, rule_id, title, level, level_rank, agency, system, key, "
@@ -22,33 +21,24 @@ GROUP = (
 async def test_group_constraints_and_incident_foreign_key_hold(db: Database) -> None:
     async with db.engine.connect() as conn:
         await conn.execute(sa.text(GROUP.format(fp="ok", status="new", reason="NULL", incident="NULL")))
-        for stmt in (
-            GROUP.format(fp="x1", status="dismissed", reason="NULL", incident="NULL"),  # reason check
-            GROUP.format(fp="x2", status="lost", reason="NULL", incident="NULL"),  # status enum
-            GROUP.format(fp="x3", status="new", reason="NULL", incident="424242"),  # no such incident
-            GROUP.format(fp="ok", status="new", reason="NULL", incident="NULL"),  # fingerprint unique
-        ):
-            nested = await conn.begin_nested()
-            try:
-                await conn.execute(sa.text(stmt))
-                raise AssertionError(f"accepted: {stmt}")
-            except sa.exc.IntegrityError:
-                await nested.rollback()
+        await assert_refused(
+            conn,
+            [
+                GROUP.format(fp="x1", status="dismissed", reason="NULL", incident="NULL"),  # reason check
+                GROUP.format(fp="x2", status="lost", reason="NULL", incident="NULL"),  # status enum
+                GROUP.format(fp="x3", status="new", reason="NULL", incident="424242"),  # no such incident
+                GROUP.format(fp="ok", status="new", reason="NULL", incident="NULL"),  # fingerprint unique
+            ],
+        )
         await conn.rollback()
-
-
-def _run(conn: Connection, fn: str, revision: str) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = conn
-    getattr(command, fn)(cfg, revision)
 
 
 async def test_downgrade_and_upgrade_again(db: Database) -> None:
     async with db.engine.begin() as conn:
-        await conn.run_sync(_run, "downgrade", "0001")
+        await conn.run_sync(run_alembic, "downgrade", "0001")
         tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
         assert "incidents" not in tables and "alert_groups" in tables
-        await conn.run_sync(_run, "upgrade", "head")
+        await conn.run_sync(run_alembic, "upgrade", "head")
     async with db.session() as s:
         rows = (await s.execute(sa.select(RolePermission.role, RolePermission.action))).all()
     seeded: dict[str, set[str]] = {}

@@ -4,12 +4,11 @@ the user, and the migration goes down (tables and the view.* permissions removed
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.engine import Connection
 
 from citysoc.db import Database, RolePermission
-from citysoc.db.engine import alembic_config
 from citysoc.db.enums import DEFAULT_PERMISSIONS
+
+from .support import assert_refused, run_alembic
 
 USER = (
     "INSERT INTO users (id, username, display_name, role, active, created_at, updated_at) "
@@ -28,17 +27,14 @@ async def test_names_unique_per_owner_and_rows_go_with_the_user(db: Database) ->
         await conn.execute(sa.text(VIEW.format(id=1, owner=1, name="mine")))
         await conn.execute(sa.text(VIEW.format(id=2, owner=2, name="mine")))  # another owner: fine
         await conn.execute(sa.text("INSERT INTO saved_view_defaults (user_id, view_id) VALUES (2, 1)"))
-        for stmt in (
-            VIEW.format(id=3, owner=1, name="mine"),  # same owner, same name
-            VIEW.format(id=4, owner=99, name="x"),  # no such user
-            "INSERT INTO saved_view_defaults (user_id, view_id) VALUES (2, 2)",  # one default per user
-        ):
-            nested = await conn.begin_nested()
-            try:
-                await conn.execute(sa.text(stmt))
-                raise AssertionError(f"accepted: {stmt}")
-            except sa.exc.IntegrityError:
-                await nested.rollback()
+        await assert_refused(
+            conn,
+            [
+                VIEW.format(id=3, owner=1, name="mine"),  # same owner, same name
+                VIEW.format(id=4, owner=99, name="x"),  # no such user
+                "INSERT INTO saved_view_defaults (user_id, view_id) VALUES (2, 2)",  # one default per user
+            ],
+        )
         await conn.execute(sa.text("DELETE FROM users WHERE id = 1"))
         left = (await conn.execute(sa.text("SELECT id FROM saved_views ORDER BY id"))).scalars().all()
         defaults = (await conn.execute(sa.text("SELECT user_id FROM saved_view_defaults"))).scalars().all()
@@ -46,22 +42,16 @@ async def test_names_unique_per_owner_and_rows_go_with_the_user(db: Database) ->
         await conn.rollback()
 
 
-def _run(conn: Connection, fn: str, revision: str) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = conn
-    getattr(command, fn)(cfg, revision)
-
-
 async def test_downgrade_to_0002_and_upgrade_again(db: Database) -> None:
     async with db.engine.begin() as conn:
-        await conn.run_sync(_run, "downgrade", "0002")
+        await conn.run_sync(run_alembic, "downgrade", "0002")
         tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
         assert not {"saved_views", "saved_view_defaults"} & tables and "incidents" in tables
         actions = (
             (await conn.execute(sa.text("SELECT DISTINCT action FROM role_permissions"))).scalars().all()
         )
         assert not [a for a in actions if a.startswith("view.")]
-        await conn.run_sync(_run, "upgrade", "head")
+        await conn.run_sync(run_alembic, "upgrade", "head")
     async with db.session() as s:
         rows = (await s.execute(sa.select(RolePermission.role, RolePermission.action))).all()
     seeded: dict[str, set[str]] = {}
