@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from citysoc.api.suppressions.service import MAX_LIFETIME
 from citysoc.core.event import Event
-from citysoc.db import AlertGroup, AuditEntry, Suppression
+from citysoc.db import AlertGroup, AuditEntry, Suppression, System
 from citysoc.store.base import SourceActivity
 from citysoc.web.console import i18n
-from citysoc.web.console.views_registry import last_seen
+from citysoc.web.console.views_registry import coverage
 from citysoc.web.console.views_suppressions import parse_key
 
 from .conftest import Console, make_alert
@@ -190,7 +190,7 @@ async def test_systems_page_shows_sources_and_last_seen(console: Console) -> Non
     assert own.count('data-testid="system-row"') == 2 and "10.0.0.5" in own
 
 
-def test_parse_key_and_last_seen_join() -> None:
+def test_parse_key_and_the_systems_page_join() -> None:
     assert parse_key("host=web01\n\n user = a=b ; x=") == {"host": "web01", "user": "a=b", "x": ""}
     with pytest.raises(ValueError):
         parse_key("host")
@@ -204,10 +204,14 @@ def test_parse_key_and_last_seen_join() -> None:
         SourceActivity("q1", "b", "", 0, 0, 0, 2, None),
         SourceActivity("q3", "z", "10.9.9.9", 1, 1, 0, 0, t0),
     ]
-    seen = last_seen(acts, {"a", "b", "c"})
-    assert seen["a"].sources == ("10.0.0.1", "10.0.0.2") and seen["a"].last_seen == t0 + timedelta(minutes=5)
-    assert seen["b"].sources == () and seen["b"].last_seen is None
-    assert set(seen) == {"a", "b"}
+    # What /registry/systems shows per registered system: coverage() of its page's systems.
+    registered = [(System(code=c, name=c, log_sources=[]), "q1") for c in ("a", "b", "c")]
+    seen = {r.code: r for r in coverage(registered, acts, t0 + timedelta(minutes=10), 15, "q1")}
+    assert seen["a"].sources == {"10.0.0.1", "10.0.0.2"} and seen["a"].last_seen == t0 + timedelta(minutes=5)
+    assert seen["a"].state == "heard"
+    assert seen["b"].sources == set() and seen["b"].last_seen is None and seen["b"].state == "never"
+    assert seen["c"].last_seen is None and seen["c"].state == "never"
+    assert set(seen) == {"a", "b", "c"}  # another agency's system is not joined in
 
 
 async def test_queue_hides_suppressed_groups_unless_asked_and_group_page_prefills_a_suppression(

@@ -175,12 +175,21 @@ async def revoke(session: AsyncSession, actor: Actor, suppression_id: int) -> Su
 
 
 async def list_suppressions(
-    session: AsyncSession, *, is_active: bool | None, sort: str, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    is_active: bool | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    rule_id: str | None = None,
 ) -> tuple[Sequence[Suppression], str | None]:
+    """A page of suppressions: active, ended (revoked or expired) or both; of one rule id or any."""
     stmt = sa.select(Suppression)
     if is_active is not None:
         cond = active(datetime.now(UTC))
         stmt = stmt.where(cond if is_active else sa.not_(cond))
+    if rule_id is not None:
+        stmt = stmt.where(Suppression.rule_id == rule_id)
     return await paginate(
         session, stmt, id_col=Suppression.id, keys=SORTS, sort=sort, limit=limit, cursor=cursor
     )

@@ -152,6 +152,13 @@ def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
 
 
+def redirect_with(request: Request, path: str, key: str, **values: int) -> RedirectResponse:
+    """A redirect to ``path`` that shows the one-time message ``key`` there (see ``flash``)."""
+    response = redirect(path)
+    flash(request, response, key, **values)
+    return response
+
+
 _ERROR_KEYS = {400: "error.400", 403: "error.403", 404: "error.404", 409: "error.409", 422: "error.422"}
 
 

@@ -29,7 +29,7 @@ from citysoc.core.config import Settings
 from citysoc.db import AlertGroup
 from citysoc.db.enums import Severity
 from citysoc.web.console import incident_lookup
-from citysoc.web.console.render import ConsoleRoute, flash, redirect
+from citysoc.web.console.render import ConsoleRoute, redirect_with
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 from citysoc.web.console.views_incidents import TLPS, _attempt, _back, _write
 
@@ -38,12 +38,6 @@ Short = Annotated[str, Form(max_length=200)]
 Back = Annotated[str, Form(max_length=2000)]
 MAX_GROUPS = 200
 """As many groups as the API links in one request."""
-
-
-def _told(request: Request, path: str, key: str, **values: int) -> Response:
-    response = redirect(path)
-    flash(request, response, key, **values)
-    return response
 
 
 @router.post("/incidents")
@@ -74,13 +68,13 @@ async def create(
             affected_agency_ids=sorted(set(affected)),
         )
     except (ValueError, ValidationError):
-        return _told(request, "/incidents#new", "flash.incident.invalid")
+        return redirect_with(request, "/incidents#new", "flash.incident.invalid")
     settings: Settings = request.app.state.settings
     try:
         incident = await service.create(session, actor, data, settings.reporting)
     except Invalid:  # an agency deleted meanwhile
-        return _told(request, "/incidents#new", "flash.incident.invalid")
-    return _told(request, f"/incidents/{incident.id}", "flash.incident.opened")
+        return redirect_with(request, "/incidents#new", "flash.incident.invalid")
+    return redirect_with(request, f"/incidents/{incident.id}", "flash.incident.opened")
 
 
 @router.post("/incidents/link-groups")
@@ -99,12 +93,12 @@ async def link_groups(
     home = safe_next(back, "/alerts")
     wanted = sorted({i for i in ids if 1 <= i <= MAX_ID})[:MAX_GROUPS]
     if not wanted:
-        return _told(request, home, "flash.none_selected")
+        return redirect_with(request, home, "flash.none_selected")
     target = await incident_lookup.resolve(session, actor, incident)
     if target is None:
-        return _told(request, home, "flash.link.unknown")
+        return redirect_with(request, home, "flash.link.unknown")
     if target.status not in lifecycle.OPEN_STATES:
-        return _told(request, home, "flash.link.closed")
+        return redirect_with(request, home, "flash.link.closed")
     # Counted for the message only: when the link goes through, every group was visible.
     already = await session.scalar(
         sa.select(sa.func.count())
@@ -114,10 +108,12 @@ async def link_groups(
     try:
         await links.link(session, actor, target.id, wanted)
     except Conflict:  # a group in another incident (or the incident closed meanwhile)
-        return _told(request, home, "flash.link.taken")
+        return redirect_with(request, home, "flash.link.taken")
     except Invalid:  # a group that does not exist or that the actor cannot see
-        return _told(request, home, "flash.link.missing")
-    return _told(request, f"/incidents/{target.id}#groups", "flash.link.done", n=len(wanted) - (already or 0))
+        return redirect_with(request, home, "flash.link.missing")
+    return redirect_with(
+        request, f"/incidents/{target.id}#groups", "flash.link.done", n=len(wanted) - (already or 0)
+    )
 
 
 @router.post("/incidents/{incident_id}/groups/{group_id}/unlink")
@@ -151,16 +147,16 @@ async def merge(
     here = await service.get(session, actor, incident_id)
     source = await incident_lookup.resolve(session, actor, other)
     if source is None:
-        return _told(request, f"/incidents/{here.id}#merge", "flash.merge.unknown")
+        return redirect_with(request, f"/incidents/{here.id}#merge", "flash.merge.unknown")
     if source.id == here.id:
-        return _told(request, f"/incidents/{here.id}#merge", "flash.merge.self")
+        return redirect_with(request, f"/incidents/{here.id}#merge", "flash.merge.self")
     if not {here.status, source.status} <= lifecycle.OPEN_STATES:
-        return _told(request, f"/incidents/{here.id}#merge", "flash.merge.closed")
+        return redirect_with(request, f"/incidents/{here.id}#merge", "flash.merge.closed")
     moving = await session.scalar(
         sa.select(sa.func.count()).select_from(AlertGroup).where(AlertGroup.incident_id == source.id)
     )
     try:
         await links.merge(session, actor, here.id, source.id)
     except Conflict:  # closed meanwhile
-        return _told(request, f"/incidents/{here.id}#merge", "flash.merge.closed")
-    return _told(request, f"/incidents/{here.id}#groups", "flash.merge.done", n=moving or 0)
+        return redirect_with(request, f"/incidents/{here.id}#merge", "flash.merge.closed")
+    return redirect_with(request, f"/incidents/{here.id}#groups", "flash.merge.done", n=moving or 0)

@@ -45,7 +45,7 @@ from citysoc.db.enums import (
 )
 from citysoc.web.console import history, i18n, incident_lookup
 from citysoc.web.console.chronology import chronology
-from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, render
+from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, redirect_with, render
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -211,7 +211,8 @@ async def incident_page(
     if inc.merged_into_id is not None:
         incident_ids.add(inc.merged_into_id)
     codes = await incident_lookup.codes(session, actor, incident_ids)
-    names = history.Names({a: c for a, (c, _) in (await agency_names(session, agency_ids)).items()}, codes)
+    agencies = await agency_names(session, ids | agency_ids)  # one lookup for the page and its history
+    names = history.Names({a: c for a, (c, _) in agencies.items()}, codes)
     can_link = actor.can(Action.INCIDENT_WRITE) and inc.status in lifecycle.OPEN_STATES
     groups = await links.list_groups(session, actor, incident_id)
     observables = await work.observables(session, actor, incident_id)
@@ -222,7 +223,7 @@ async def incident_page(
     ctx = {
         "i": inc,
         "assignee": assignee.username if assignee is not None else None,
-        "agencies": await agency_names(session, ids),
+        "agencies": agencies,
         "all_agencies": await agency_names(session) if actor.can(Action.INCIDENT_WRITE) else {},
         "offered": offered(actor, inc.status),
         "missing": missing,
@@ -294,9 +295,7 @@ async def open_from_groups(
     _write(actor)
     wanted = sorted({i for i in ids if 1 <= i <= MAX_ID})[:200]
     if not wanted:
-        response = redirect(safe_next(back, "/alerts"))
-        flash(request, response, "flash.none_selected")
-        return response
+        return redirect_with(request, safe_next(back, "/alerts"), "flash.none_selected")
     found = list(
         await session.scalars(
             groups.scope(sa.select(AlertGroup), actor)
@@ -323,12 +322,8 @@ async def open_from_groups(
     except HTTPException as e:
         if e.status_code != 409:
             raise
-        response = redirect(safe_next(back, "/alerts"))
-        flash(request, response, "flash.incident.taken")
-        return response
-    done = _back(incident.id)
-    flash(request, done, "flash.incident.created", n=len(found))
-    return done
+        return redirect_with(request, safe_next(back, "/alerts"), "flash.incident.taken")
+    return redirect_with(request, f"/incidents/{incident.id}", "flash.incident.created", n=len(found))
 
 
 @router.post("/incidents/{incident_id}/transition")

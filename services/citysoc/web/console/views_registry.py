@@ -30,6 +30,8 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 MINUTES = (5, 15, 60, 240, 1440)
 LAST_SEEN_WINDOW = timedelta(days=7)
 """How far back the registry page looks for a system's sources and last event (rollups by minute)."""
+SILENT_AFTER = 15
+"""Minutes without an event after which the registry page marks a system silent."""
 PAGE = 100
 
 
@@ -75,32 +77,6 @@ def _level(request: Request) -> int | None:
     return int(v) if v in {"1", "2", "3", "4", "5"} else None
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What the store heard from one system: the sending sources and the latest event."""
-
-    sources: tuple[str, ...]
-    last_seen: datetime | None
-
-
-def last_seen(activity: Sequence[SourceActivity], codes: set[str]) -> dict[str, Seen]:
-    """Per system code in ``codes``: the sources it sent from (sorted) and its latest ``last_seen``
-    across them (None when only alerts were counted)."""
-    sources: dict[str, set[str]] = {}
-    latest: dict[str, datetime | None] = {}
-    for a in activity:
-        if a.system not in codes:
-            continue
-        if a.source:
-            sources.setdefault(a.system, set()).add(a.source)
-        prev = latest.get(a.system)
-        if a.last_seen is not None and (prev is None or a.last_seen > prev):
-            latest[a.system] = a.last_seen
-        else:
-            latest.setdefault(a.system, prev)
-    return {c: Seen(tuple(sorted(sources.get(c, ()))), latest.get(c)) for c in codes if c in latest}
-
-
 @router.get("/registry/systems")
 async def systems_page(request: Request, actor: ConsoleActor, session: Session) -> Response:
     if not actor.can(Action.SYSTEM_READ):
@@ -132,15 +108,15 @@ async def systems_page(request: Request, actor: ConsoleActor, session: Session) 
     activity = await asyncio.to_thread(
         store.monitoring, now - LAST_SEEN_WINDOW, now + timedelta(minutes=1), scope
     )
+    owned = [(s, codes.get(s.owner_agency_id, "")) for s in rows]
     ctx = {
         "systems": rows,
         "codes": codes,
         "next_cursor": nxt,
         "q": q or "",
         "level": level,
-        "seen": last_seen(activity, {s.code for s in rows}),
+        "seen": {c.code: c for c in coverage(owned, activity, now, SILENT_AFTER, scope) if c.registered},
         "window_days": LAST_SEEN_WINDOW.days,
-        "heard_cutoff": now - timedelta(minutes=15),
     }
     return render(request, "systems.html", ctx, actor=actor, active="systems")
 

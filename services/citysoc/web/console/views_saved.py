@@ -22,7 +22,7 @@ from citysoc.api.views import filters, service
 from citysoc.api.views.models import SavedViewIn, SavedViewPatch
 from citysoc.api.views.service import applied_query
 from citysoc.db.enums import Action
-from citysoc.web.console.render import ConsoleRoute, flash, redirect
+from citysoc.web.console.render import ConsoleRoute, redirect_with
 from citysoc.web.console.session import ConsoleActor, check_csrf, safe_next
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -78,12 +78,6 @@ def _need(actor: Actor, action: Action) -> None:
         raise HTTPException(403, action.value)
 
 
-def _done(request: Request, path: str, key: str) -> Response:
-    response = redirect(path)
-    flash(request, response, key)
-    return response
-
-
 @router.post("/alerts/views")
 async def save(
     request: Request,
@@ -107,7 +101,7 @@ async def save(
     try:
         data = SavedViewIn(name=name.strip(), query=clean, shared=bool(shared), default=bool(default))
     except ValidationError:
-        return _done(request, back_to, "flash.view.invalid")
+        return redirect_with(request, back_to, "flash.view.invalid")
     mine = await service.own_named(session, actor, data.name)
     try:
         if mine is None:
@@ -116,8 +110,8 @@ async def save(
             patch = SavedViewPatch(query=data.query, shared=data.shared, default=data.default or None)
             v = await service.update(session, actor, mine.id, patch)
     except (Conflict, Invalid):
-        return _done(request, back_to, "flash.view.invalid")
-    return _done(request, f"/alerts?{applied_query(actor, v.query)}", "flash.view.saved")
+        return redirect_with(request, back_to, "flash.view.invalid")
+    return redirect_with(request, f"/alerts?{applied_query(actor, v.query)}", "flash.view.saved")
 
 
 @router.post("/alerts/views/{view_id}/default")
@@ -133,7 +127,7 @@ async def make_default(
     check_csrf(request, csrf)
     _need(actor, Action.VIEW_WRITE)
     await service.update(session, actor, view_id, SavedViewPatch(default=on == "1"))
-    return _done(
+    return redirect_with(
         request, safe_next(back, "/alerts"), "flash.view.default" if on == "1" else "flash.view.undefault"
     )
 
@@ -151,7 +145,7 @@ async def share(
     check_csrf(request, csrf)
     _need(actor, Action.VIEW_SHARE if on == "1" else Action.VIEW_WRITE)
     await service.update(session, actor, view_id, SavedViewPatch(shared=on == "1"))
-    return _done(
+    return redirect_with(
         request, safe_next(back, "/alerts"), "flash.view.shared" if on == "1" else "flash.view.unshared"
     )
 
@@ -168,4 +162,4 @@ async def delete(
     check_csrf(request, csrf)
     _need(actor, Action.VIEW_WRITE)
     await service.delete(session, actor, view_id)
-    return _done(request, safe_next(back, "/alerts"), "flash.view.deleted")
+    return redirect_with(request, safe_next(back, "/alerts"), "flash.view.deleted")

@@ -22,10 +22,10 @@ from citysoc.api.access.deps import Session
 from citysoc.api.params import IdPath
 from citysoc.api.suppressions import service
 from citysoc.api.suppressions.models import SuppressionIn
-from citysoc.db import Agency, Suppression
+from citysoc.db import Agency
 from citysoc.db.enums import Action
 from citysoc.web.console import i18n
-from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, render
+from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, redirect_with, render
 from citysoc.web.console.session import ConsoleActor, check_csrf
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -97,13 +97,10 @@ async def suppressions_page(request: Request, actor: ConsoleActor, session: Sess
     now = datetime.now(UTC)
     state = _state(request)
     rule = request.query_params.get("rule", "").strip()[:200] or None
-    stmt = sa.select(Suppression)
-    if state != "all":
-        cond = service.active(now)
-        stmt = stmt.where(cond if state == "active" else sa.not_(cond))
-    if rule is not None:
-        stmt = stmt.where(Suppression.rule_id == rule)
-    rows = list(await session.scalars(stmt.order_by(Suppression.expires_at, Suppression.id).limit(PAGE)))
+    is_active = {"active": True, "ended": False}.get(state)
+    rows, more = await service.list_suppressions(
+        session, is_active=is_active, sort="expires_at", limit=PAGE, cursor=None, rule_id=rule
+    )
     counts = await service.held(session, [s.id for s in rows])
     codes = await session.execute(sa.select(Agency.code, Agency.name).order_by(Agency.code))
     today = now.astimezone(i18n.ZONE).date()
@@ -118,7 +115,7 @@ async def suppressions_page(request: Request, actor: ConsoleActor, session: Sess
         "min_date": (today + timedelta(days=1)).isoformat(),
         "max_date": (today + timedelta(days=service.MAX_LIFETIME.days - 1)).isoformat(),
         "days_left": lambda at: max(0, (at - now).days),
-        "truncated": len(rows) == PAGE,
+        "truncated": more is not None,
     }
     return render(request, "suppressions.html", ctx, actor=actor, active="suppressions")
 
@@ -151,7 +148,6 @@ async def create(
     check_csrf(request, csrf)
     if not actor.can(Action.SUPPRESSION_WRITE):
         raise HTTPException(403, "suppression.write")
-    back = redirect("/suppressions")
     try:
         data = SuppressionIn(
             name=name.strip(),
@@ -163,18 +159,15 @@ async def create(
             expires_at=_expiry(expires),
         )
     except (ValueError, ValidationError):
-        flash(request, back, "flash.suppression.invalid")
-        return back
+        return redirect_with(request, "/suppressions", "flash.suppression.invalid")
     try:
         s = await service.create(session, actor, data)
     except HTTPException as e:
         if e.status_code not in (409, 422):
             raise
-        flash(request, back, "flash.suppression.invalid")
-        return back
+        return redirect_with(request, "/suppressions", "flash.suppression.invalid")
     n, _ = (await service.held(session, [s.id])).get(s.id, (0, 0))
-    flash(request, back, "flash.suppression.created", n=n)
-    return back
+    return redirect_with(request, "/suppressions", "flash.suppression.created", n=n)
 
 
 @router.post("/suppressions/{suppression_id}/revoke")
@@ -184,12 +177,10 @@ async def revoke(
     check_csrf(request, csrf)
     if not actor.can(Action.SUPPRESSION_WRITE):
         raise HTTPException(403, "suppression.write")
-    back = redirect("/suppressions")
     try:
         await service.revoke(session, actor, suppression_id)
-        flash(request, back, "flash.suppression.revoked")
     except HTTPException as e:
         if e.status_code != 409:
             raise
-        flash(request, back, "flash.suppression.already")
-    return back
+        return redirect_with(request, "/suppressions", "flash.suppression.already")
+    return redirect_with(request, "/suppressions", "flash.suppression.revoked")

@@ -34,7 +34,7 @@ from citysoc.api.reports.models import ReportIn
 from citysoc.core.config import Settings
 from citysoc.db import Incident
 from citysoc.db.enums import Action, ObservableKind, ReportKind, ReportStatus, TaskStatus
-from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, render
+from citysoc.web.console.render import ConsoleRoute, NavItem, add_nav, flash, redirect, redirect_with, render
 from citysoc.web.console.session import ConsoleActor, check_csrf
 from citysoc.web.console.views_incidents import _attempt, _back, agency_names, parse_local
 
@@ -223,19 +223,16 @@ async def add_custody(
     """Append a custody entry (hand-over, storage, examination ...) to a piece of evidence."""
     check_csrf(request, csrf)
     _need(actor.can(Action.INCIDENT_CONTRIBUTE), "incident.contribute")
-    response = _back(incident_id, f"evidence-{evidence_id}")
+    here = f"/incidents/{incident_id}#evidence-{evidence_id}"
     try:
         data = CustodyIn(action=action.strip(), holder=holder.strip(), note=note.strip(), at=parse_local(at))
     except ValidationError:
-        flash(request, response, "flash.custody.invalid")
-        return response
+        return redirect_with(request, here, "flash.custody.invalid")
     try:
         await work.add_custody(session, actor, incident_id, evidence_id, data)
     except Conflict:  # dated before the evidence was acquired
-        flash(request, response, "flash.custody.early")
-        return response
-    flash(request, response, "flash.custody.added")
-    return response
+        return redirect_with(request, here, "flash.custody.early")
+    return redirect_with(request, here, "flash.custody.added")
 
 
 @router.post("/incidents/{incident_id}/comments")
